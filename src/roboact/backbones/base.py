@@ -41,7 +41,7 @@ class FrozenBackbone(nn.Module):
         return {"name": self.name}
 
     # --- images -------------------------------------------------------------------------------
-    @torch.inference_mode()
+    @torch.no_grad()
     def encode_images(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 RGB frames [N, H, W, 3] -> float32 features [N, image_dim] (on CPU)."""
         x = check_frames(frames)
@@ -71,7 +71,7 @@ class FrozenBackbone(nn.Module):
         raise NotImplementedError
 
     # --- text ---------------------------------------------------------------------------------
-    @torch.inference_mode()
+    @torch.no_grad()
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """list of strings -> float32 features [N, text_dim] (on CPU)."""
         texts = check_texts(texts)

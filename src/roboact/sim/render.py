@@ -41,12 +41,30 @@ class FastRenderer:
         fast_scene_flags(self._renderer.scene)
 
     def render(self, data, camera: str | int, rotate180: bool = False) -> np.ndarray:
+        """uint8 [H, W, 3]; `rotate180` turns cameras whose XML frame is upside down the right way up."""
         self._renderer.update_scene(data, camera=camera)
         fast_scene_flags(self._renderer.scene)
-        img = self._renderer.render()
-        if rotate180:
-            img = img[::-1, ::-1]
-        return np.ascontiguousarray(img)
+        return _orient(self._renderer.render(), rotate180)
+
+    def segment(self, data, camera: str | int, rotate180: bool = False) -> np.ndarray:
+        """int32 [H, W] geom id per pixel (-1: background or a non-geom object), oriented like `render`.
+
+        Lets tests check frame orientation against world geometry, and gives object masks.
+        """
+        import mujoco
+
+        self._renderer.enable_segmentation_rendering()
+        try:
+            self._renderer.update_scene(data, camera=camera)
+            seg = self._renderer.render()  # [H, W, 2]: object id, object type
+        finally:
+            self._renderer.disable_segmentation_rendering()
+        ids = np.where(seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM, seg[..., 0], -1).astype(np.int32)
+        return _orient(ids, rotate180)
 
     def close(self) -> None:
         self._renderer.close()
+
+
+def _orient(img: np.ndarray, rotate180: bool) -> np.ndarray:
+    return np.ascontiguousarray(img[::-1, ::-1] if rotate180 else img)

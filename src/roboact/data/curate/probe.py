@@ -1,0 +1,66 @@
+"""Frame counting for accepted clips, cached on disk so a rerun over ~200k videos does not decode again.
+
+The cache is keyed by (absolute path, size, mtime), so a replaced or re-encoded file is counted afresh;
+unreadable files are not cached (a fixed file is picked up on the next run).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from roboact.data.video import count_frames
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS probe (
+    path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    num_frames INTEGER NOT NULL, fps REAL NOT NULL, PRIMARY KEY (path, size, mtime_ns))"""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    num_frames: int
+    fps: float
+
+
+class ProbeCache:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(_SCHEMA)
+            self._conn.commit()
+        except sqlite3.DatabaseError as e:
+            raise RuntimeError(f"{self.path}: not a usable SQLite cache ({e}); move it away to start afresh") from None
+
+    def probe(self, video: Path) -> VideoInfo:
+        """(frames, fps) of `video`; raises VideoError for a missing/empty/truncated/zero-frame file."""
+        key = _stat_key(video)
+        if key is not None:
+            with self._lock:
+                row = self._conn.execute("SELECT num_frames, fps FROM probe WHERE path=? AND size=? AND mtime_ns=?",
+                                         key).fetchone()
+            if row:
+                return VideoInfo(int(row[0]), float(row[1]))
+        n, fps = count_frames(video)
+        if key is not None:
+            with self._lock:
+                self._conn.execute("INSERT OR REPLACE INTO probe VALUES (?, ?, ?, ?, ?)", (*key, n, fps))
+                self._conn.commit()
+        return VideoInfo(n, fps)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _stat_key(video: Path) -> tuple[str, int, int] | None:
+    try:
+        st = video.stat()
+    except OSError:
+        return None
+    return str(video.resolve()), st.st_size, st.st_mtime_ns

@@ -1,0 +1,207 @@
+"""The user-facing encoder: a frozen backbone plus trained RoboAct-CLIP heads, loaded in one call.
+
+    enc = roboact.load("runs/demo/full/final")        # a folder written by save_pretrained
+    enc.encode_video(frames_uint8)                     # or cached frame features [B, n, d]
+    enc.encode_text(["Robot opens drawer, Action is open, Object is drawer."])
+
+A checkpoint folder holds `config.json` (RoboActConfig, backbone spec, roboact version) and
+`model.safetensors` (head weights and feature banks only; the backbone is rebuilt from its spec).
+Nothing is unpickled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from roboact.data.video import uniform_indices
+from roboact.models.config import RoboActConfig
+from roboact.models.roboact_clip import RoboActCLIP
+from roboact.utils.config import ConfigError, from_dict
+from roboact.utils.io import atomic_path, atomic_write_json, read_json
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+FORMAT = "roboact-clip/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, corrupted or inconsistent with its config; names the file."""
+
+
+class RoboActEncoder(nn.Module):
+    """Frozen backbone + RoboAct-CLIP heads. The backbone is not part of `state_dict()`."""
+
+    def __init__(self, heads: RoboActCLIP, backbone=None):
+        super().__init__()
+        self.heads = heads
+        # Stored outside nn.Module's registry: excluded from state_dict(), .parameters() and optimizers.
+        self.__dict__["_backbone"] = backbone
+
+    @property
+    def cfg(self) -> RoboActConfig:
+        return self.heads.cfg
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            from roboact.backbones import load_backbone
+
+            bb = load_backbone(self.cfg.backbone, path=self.cfg.backbone_path)
+            _check_backbone_dims(bb, self.cfg)
+            self.__dict__["_backbone"] = bb
+        return self._backbone
+
+    # --- encoding ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def frame_features(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames [T, H, W, 3] (one clip) or [B, T, H, W, 3] -> [B, n, d], n uniformly sampled."""
+        x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.asarray(frames))
+        if x.ndim == 4:
+            x = x.unsqueeze(0)
+        if x.ndim != 5:
+            raise ValueError(f"frames must be [T, H, W, 3] or [B, T, H, W, 3] uint8, got shape {tuple(x.shape)}")
+        if x.shape[1] < 2:
+            raise ValueError(f"a clip needs at least 2 frames, got {x.shape[1]}")
+        idx = torch.from_numpy(uniform_indices(x.shape[1], self.cfg.n_frames))
+        x = x[:, idx]                                                            # (B, n, H, W, 3)
+        b, n = x.shape[:2]
+        feats = self.backbone.encode_images(x.reshape(b * n, *x.shape[2:]))      # (B*n, d); validates dtype/channels
+        return feats.view(b, n, -1)
+
+    @torch.no_grad()
+    def encode_video(self, frames_or_features: np.ndarray | torch.Tensor, normalize: bool = False) -> dict[str, torch.Tensor]:
+        """Raw uint8 frames or cached float frame features -> {subject, action, object, fused}.
+
+        `fused` is the vector aligned with text (eq. 23: concat of subject, object, action). With
+        `normalize`, every output is L2-normalised (for cosine retrieval).
+        """
+        x = frames_or_features
+        is_frames = (x.dtype == torch.uint8) if isinstance(x, torch.Tensor) else (np.asarray(x).dtype == np.uint8)
+        if is_frames:
+            feats = self.frame_features(x)
+        else:
+            feats = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+            feats = feats.unsqueeze(0) if feats.ndim == 2 else feats
+        dev = next(self.heads.parameters()).device
+        out = self.heads.encode_frames(feats.to(dev, torch.float32))
+        res = {"subject": out.subject, "action": out.action, "object": out.object, "fused": out.video}
+        return {k: _maybe_norm(v, normalize) for k, v in res.items()}
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str] | str, normalize: bool = False) -> dict[str, torch.Tensor]:
+        """Strings -> {subject, action, object, fused} through the frozen text tower and the text MLPs."""
+        feats = self.backbone.encode_texts([texts] if isinstance(texts, str) else list(texts))
+        dev = next(self.heads.parameters()).device
+        parts = self.heads.encode_text_features(feats.to(dev))
+        return {k: _maybe_norm(v, normalize) for k, v in parts.items()}
+
+    def train(self, mode: bool = True) -> "RoboActEncoder":
+        super().train(mode)
+        if self._backbone is not None:
+            self._backbone.train(False)
+        return self
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_heads(self.heads, folder, extra=extra)
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, backbone=None, device: str = "cpu") -> "RoboActEncoder":
+        heads = load_heads(folder, device=device)
+        enc = cls(heads, backbone)
+        if backbone is not None:
+            _check_backbone_dims(backbone, heads.cfg)
+        return enc.eval()
+
+
+def _maybe_norm(x: torch.Tensor, normalize: bool) -> torch.Tensor:
+    return torch.nn.functional.normalize(x, dim=-1) if normalize else x
+
+
+def _check_backbone_dims(bb, cfg: RoboActConfig) -> None:
+    if bb.name != cfg.backbone:
+        raise CheckpointError(f"checkpoint was trained on backbone {cfg.backbone!r}, got {bb.name!r}")
+    if (bb.image_dim, bb.text_dim) != (cfg.image_dim, cfg.text_dim):
+        raise CheckpointError(f"backbone {bb.name} gives image/text dims {bb.image_dim}/{bb.text_dim}, "
+                              f"the checkpoint expects {cfg.image_dim}/{cfg.text_dim}")
+
+
+def save_heads(heads: RoboActCLIP, folder: Path, extra: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    from roboact import __version__
+
+    state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+    atomic_write_json(folder / CONFIG_NAME, {"format": FORMAT, "roboact_version": __version__,
+                                             "model": dataclasses.asdict(heads.cfg), **(extra or {})})
+
+
+def load_config(folder: str | os.PathLike) -> RoboActConfig:
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no config.json (is {folder} a roboact checkpoint folder?)")
+    try:
+        meta = read_json(path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "model" not in meta:
+        raise CheckpointError(f"{path}: not a {FORMAT} config")
+    try:
+        return from_dict(RoboActConfig, meta["model"], where="model")
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def load_heads(folder: str | os.PathLike, device: str = "cpu") -> RoboActCLIP:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg = load_config(folder)
+    wpath = folder / WEIGHTS_NAME
+    if not wpath.is_file():
+        raise CheckpointError(f"{wpath}: weights file missing")
+    try:
+        state = load_file(str(wpath), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{wpath}: corrupted or unreadable safetensors file ({e})") from None
+    heads = RoboActCLIP(cfg)
+    if "seen_triplets" in state:  # variable-size buffer
+        heads.seen_triplets = torch.zeros_like(state["seen_triplets"])
+    expected = heads.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{wpath}: weights do not match config.json (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]})")
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(f"{wpath}: {k} has shape {tuple(v.shape)}, config implies {tuple(expected[k].shape)}")
+    heads.load_state_dict(state, strict=True)
+    return heads.to(device).eval()
+
+
+def model_search_paths(name: str) -> list[Path]:
+    home = Path(os.environ.get("ROBOACT_HOME", Path.home() / ".cache" / "roboact"))
+    return [Path(name), home / "models" / name]
+
+
+def load(path_or_name: str | os.PathLike, device: str = "cpu", backbone=None) -> RoboActEncoder:
+    """A checkpoint folder, or the name of one under $ROBOACT_HOME/models (default ~/.cache/roboact)."""
+    tried = model_search_paths(str(path_or_name))
+    for p in tried:
+        if (p / CONFIG_NAME).is_file():
+            return RoboActEncoder.from_pretrained(p, backbone=backbone, device=device)
+    raise CheckpointError(f"no roboact checkpoint named {str(path_or_name)!r}; looked in: "
+                          + ", ".join(str(p) for p in tried) + " (make one with `roboact train` or `roboact demo`)")

@@ -1,0 +1,98 @@
+"""Temporal Diff-Transformer (paper eqs. 4-8): what changed between frames, not what the frames show.
+
+Consecutive differences suppress the static scene (eq. 4); a Transformer with relative positions models
+their order (eq. 5); its last token summarises the clip (eq. 6). The fusion MLP of eq. 8 combines that
+summary with the overall change Fn - F1 (eq. 7) and the two end frames.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from roboact.models.config import RoboActConfig
+
+
+class RelativePositionBias(nn.Module):
+    """A learned scalar per head and per signed offset j - i, clipped to +-max_distance.
+
+    Offsets rather than absolute positions: a motion pattern means the same wherever it happens in the
+    clip, and n may differ between training and use.
+    """
+
+    def __init__(self, heads: int, max_distance: int):
+        super().__init__()
+        self.max_distance = max_distance
+        self.bias = nn.Embedding(2 * max_distance + 1, heads)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, t: int, device: torch.device) -> torch.Tensor:
+        pos = torch.arange(t, device=device)
+        rel = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance) + self.max_distance
+        return self.bias(rel).permute(2, 0, 1)  # (H, T, T)
+
+
+class RelAttentionBlock(nn.Module):
+    """Pre-norm Transformer encoder block whose attention logits carry the relative-position bias."""
+
+    def __init__(self, width: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Dropout(dropout), nn.Linear(4 * width, width))
+        self.dropout = nn.Dropout(dropout)
+        self.attn_dropout = dropout
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, t, w = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)  # 3x (B, H, T, w/H)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.unsqueeze(0).to(q.dtype),
+                                           dropout_p=self.attn_dropout if self.training else 0.0)  # (B, H, T, w/H)
+        x = x + self.dropout(self.proj(a.transpose(1, 2).reshape(b, t, w)))
+        return x + self.dropout(self.mlp(self.norm2(x)))
+
+
+class TemporalDiffTransformer(nn.Module):
+    """Eqs. 4-6: frame features [B, n, d] -> Tem [B, width] (the last output token)."""
+
+    def __init__(self, cfg: RoboActConfig):
+        super().__init__()
+        self.inp = nn.Linear(cfg.image_dim, cfg.temporal_width)
+        self.rel_bias = RelativePositionBias(cfg.temporal_heads, cfg.max_rel_distance)
+        self.blocks = nn.ModuleList(RelAttentionBlock(cfg.temporal_width, cfg.temporal_heads, cfg.temporal_dropout)
+                                    for _ in range(cfg.temporal_layers))
+        self.norm = nn.LayerNorm(cfg.temporal_width)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        diffs = frames[:, 1:] - frames[:, :-1]                       # (B, n-1, d)   eq. 4
+        x = self.inp(diffs)                                          # (B, n-1, W)
+        bias = self.rel_bias(x.shape[1], x.device)                   # (H, n-1, n-1)
+        for blk in self.blocks:
+            x = blk(x, bias)                                         # eq. 5
+        return self.norm(x[:, -1])                                   # (B, W)        eq. 6: last token
+
+
+class VisualFusion(nn.Module):
+    """Eqs. 7-8: Fv = MLP([Tem; Fn - F1; F1; Fn]); ablation 1 (temporal=False) uses only [F1; Fn]."""
+
+    def __init__(self, cfg: RoboActConfig):
+        super().__init__()
+        self.temporal = TemporalDiffTransformer(cfg) if cfg.temporal else None
+        self.input_norm = nn.LayerNorm(cfg.image_dim) if cfg.input_norm else nn.Identity()
+        in_dim = (cfg.temporal_width + 3 * cfg.image_dim) if cfg.temporal else 2 * cfg.image_dim
+        self.mlp = nn.Sequential(nn.Linear(in_dim, cfg.fusion_hidden), nn.GELU(), nn.Linear(cfg.fusion_hidden, cfg.fused_dim))
+
+    def parts(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """The concatenated parts of eq. 8, in order (used by eq. 9's "parts" attention mode too)."""
+        f = self.input_norm(frames)                                  # (B, n, d)
+        first, last = f[:, 0], f[:, -1]                              # (B, d)
+        if self.temporal is None:
+            return [first, last]
+        return [self.temporal(f), last - first, first, last]         # Tem, dF (eq. 7), F1, Fn
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        parts = self.parts(frames)
+        return self.mlp(torch.cat(parts, dim=-1)), parts             # Fv: (B, 3D)

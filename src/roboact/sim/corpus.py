@@ -1,0 +1,343 @@
+"""The simulated atomic-action corpus: Meta-World scripted experts -> videos + episode records + manifest.
+
+Layout under `out_dir` (all paths in the manifests are relative to it):
+
+    episodes/<task>/e0003.json   episode meta; written last, so it is the done-marker (success or failure)
+    episodes/<task>/e0003.npz    episode record shared by the episode's clips (successful episodes only)
+    videos/<task>/e0003_<camera>.mp4
+    manifest.jsonl               one row per (episode, camera); `split` by episode hash
+    manifest_compositional.jsonl the same rows; `split` = test for held-out (action, object) pairs
+    summary.json, config.json
+
+Each episode's scene and trajectory depend only on (seed, task, episode index), never on which worker ran
+it or in what order, so the corpus is the same for any number of workers. A rerun skips episodes whose
+meta matches the settings and rebuilds the manifests from the metas on disk, so a crash loses at most the
+episodes in flight. Failed episodes (expert did not succeed within `max_steps`) are kept out of the
+manifest, recorded in their meta and counted in the summary; an episode that raises is reported and
+retried on the next run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roboact.data.manifest import ClipRecord, write_manifest
+from roboact.data.splits import (SplitError, assign_episode_splits, check_compositional,
+                                 check_no_episode_leakage, choose_heldout_pairs, compositional_split,
+                                 split_counts)
+from roboact.utils.config import check
+from roboact.utils.io import atomic_path, atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+# Kept in sync with roboact.sim.metaworld (not imported here, so a config can be validated cheaply).
+_SUBJECT, _SOURCE, _EMBODIMENT = "Robot", "metaworld", "sawyer"
+
+
+@dataclass
+class CorpusConfig:
+    out_dir: str
+    tasks: list[str] = field(default_factory=list)      # empty: every task of metaworld.ATOMIC_TASKS
+    episodes_per_task: int = 20
+    cameras: list[str] = field(default_factory=lambda: ["corner", "corner3", "corner4"])
+    image_size: int = 128
+    workers: int = 1
+    seed: int = 0
+    frames_after_success: int = 4      # the episode ends at success; keep a few frames of the end state
+    max_steps: int = 200               # steps allowed to reach success (the paper's cap)
+    crf: int = 20                      # H.264 quality of the clips
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    heldout_pairs: int = 3             # (action, object) pairs held out in manifest_compositional.jsonl
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from roboact.sim.metaworld import ATOMIC_TASKS, CAMERAS
+
+        check(bool(str(self.out_dir).strip()), "out_dir", "must be a folder path")
+        self.tasks = list(self.tasks) or list(ATOMIC_TASKS)
+        bad = [t for t in self.tasks if t not in ATOMIC_TASKS]
+        check(not bad, "tasks", f"unknown task {bad[:1]}; labelled tasks: {', '.join(ATOMIC_TASKS)}")
+        check(len(set(self.tasks)) == len(self.tasks), "tasks", "lists a task twice")
+        bad = [c for c in self.cameras if c not in CAMERAS]
+        check(bool(self.cameras) and not bad, "cameras", f"{bad[:1] or 'empty'}; valid cameras: {', '.join(CAMERAS)}")
+        check(len(set(self.cameras)) == len(self.cameras), "cameras", "lists a camera twice")
+        check(self.episodes_per_task >= 1, "episodes_per_task", f"must be >= 1, got {self.episodes_per_task}")
+        check(16 <= self.image_size <= 1024, "image_size", f"must be in [16, 1024], got {self.image_size}")
+        check(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
+        check(self.frames_after_success >= 0, "frames_after_success", "must be >= 0")
+        check(self.max_steps >= 1, "max_steps", f"must be >= 1, got {self.max_steps}")
+        check(0 <= self.crf <= 51, "crf", f"must be in [0, 51], got {self.crf}")
+        check(0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1,
+              "val_fraction", "val_fraction and test_fraction must be >= 0 and sum to less than 1")
+        check(self.heldout_pairs >= 0, "heldout_pairs", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """Everything a worker needs for one episode (picklable; no config object crosses processes)."""
+    task: str
+    index: int
+    episode_seed: int
+    cameras: tuple[str, ...]
+    image_size: int
+    max_steps: int
+    frames_after_success: int
+    crf: int
+    out_dir: str
+
+    @property
+    def name(self) -> str:
+        return f"e{self.index:04d}"
+
+    def meta_path(self) -> Path:
+        return Path(self.out_dir) / "episodes" / self.task / f"{self.name}.json"
+
+    def settings(self) -> dict:
+        """What the episode's content depends on; a meta with other settings is stale and redone."""
+        return {"episode_seed": self.episode_seed, "image_size": self.image_size, "max_steps": self.max_steps,
+                "frames_after_success": self.frames_after_success, "crf": self.crf}
+
+
+def episode_seed(seed: int, task: str, index: int) -> int:
+    """Scene seed of one episode: a hash, so episodes are independent of scheduling and of each other."""
+    digest = hashlib.sha256(f"metaworld\0{seed}\0{task}\0{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def plan_jobs(cfg: CorpusConfig) -> list[EpisodeJob]:
+    return [EpisodeJob(task, i, episode_seed(cfg.seed, task, i), tuple(cfg.cameras), cfg.image_size,
+                       cfg.max_steps, cfg.frames_after_success, cfg.crf, str(cfg.out_dir))
+            for task in cfg.tasks for i in range(cfg.episodes_per_task)]
+
+
+def read_meta(job: EpisodeJob) -> dict | None:
+    """The episode's meta if it is finished with the job's settings and cameras, else None."""
+    path = job.meta_path()
+    if not path.is_file():
+        return None
+    try:
+        meta = read_json(path)
+    except ValueError:
+        return None  # unreadable marker: redo the episode
+    if meta.get("settings") != job.settings():
+        return None
+    if meta.get("status") == "success":
+        root = Path(job.out_dir)
+        files = [meta["record"], *(meta["videos"].get(c, "") for c in job.cameras)]
+        if not all(f and (root / f).is_file() for f in files):
+            return None
+    return meta
+
+
+def _with_previous_cameras(job: EpisodeJob) -> EpisodeJob:
+    """When an episode is redone for new cameras, render the old ones too, so their clips stay listed."""
+    path = job.meta_path()
+    try:
+        old = read_json(path).get("cameras", []) if path.is_file() else []
+    except ValueError:
+        old = []
+    extra = tuple(c for c in old if c not in job.cameras)
+    return dataclasses.replace(job, cameras=job.cameras + extra) if extra else job
+
+
+# --- one episode (runs in a worker) -------------------------------------------------------------------
+
+_ENV_CACHE: dict = {}
+
+
+def _env_for(job: EpisodeJob):
+    """Reuse the worker's env across consecutive episodes of the same task (env + renderer take ~0.2 s)."""
+    from roboact.sim.metaworld import MetaWorldEnv
+
+    key = (job.task, job.cameras, job.image_size, job.max_steps + job.frames_after_success)
+    if key not in _ENV_CACHE:
+        for env in _ENV_CACHE.values():
+            env.close()
+        _ENV_CACHE.clear()
+        _ENV_CACHE[key] = MetaWorldEnv(job.task, job.cameras, job.image_size, max_steps=key[-1])
+    return _ENV_CACHE[key]
+
+
+def rollout(job: EpisodeJob) -> dict:
+    """Run the expert from the job's scene until success + `frames_after_success`, or `max_steps`.
+
+    Returns per-frame arrays (frame 0 is the reset observation; actions/rewards have one entry fewer).
+    """
+    from roboact.sim.metaworld import expert_for
+
+    env, expert = _env_for(job), expert_for(job.task)
+    obs = env.reset(seed=job.episode_seed)
+    frames = {c: [obs.rgb[c]] for c in job.cameras}
+    states, proprio, success, actions, rewards = [obs.state], [obs.proprio], [obs.success], [], []
+    success_frame = None
+    for t in range(job.max_steps + job.frames_after_success):
+        if success_frame is None and t >= job.max_steps:
+            break
+        if success_frame is not None and t - success_frame >= job.frames_after_success:
+            break
+        action = np.asarray(expert.get_action(obs.state), dtype=np.float32)
+        obs = env.step(action)
+        for c in job.cameras:
+            frames[c].append(obs.rgb[c])
+        states.append(obs.state), proprio.append(obs.proprio), success.append(obs.success)
+        actions.append(action), rewards.append(obs.info["reward"])
+        if success_frame is None and obs.success:
+            success_frame = t + 1
+    return {"frames": {c: np.stack(f) for c, f in frames.items()},       # camera -> uint8 [T, H, W, 3]
+            "states": np.stack(states), "proprio": np.stack(proprio),  # [T, 39], [T, 4]
+            "success": np.asarray(success, dtype=bool),                # [T]
+            "actions": np.stack(actions).astype(np.float32).reshape(-1, 4),  # [T-1, 4]
+            "rewards": np.asarray(rewards, dtype=np.float32),          # [T-1]
+            "success_frame": -1 if success_frame is None else success_frame}
+
+
+def _rel(job: EpisodeJob) -> dict:
+    return {"record": f"episodes/{job.task}/{job.name}.npz",
+            "videos": {c: f"videos/{job.task}/{job.name}_{c}.mp4" for c in job.cameras}}
+
+
+def save_episode(job: EpisodeJob, ep: dict, seconds: float) -> dict:
+    """Write videos and record (successful episodes), then the meta last: the meta marks it done."""
+    from roboact.data.video import write_mp4
+    from roboact.sim.metaworld import CONTROL_HZ
+
+    root, rel = Path(job.out_dir), _rel(job)
+    ok = ep["success_frame"] >= 0
+    if ok:
+        for cam, path in rel["videos"].items():
+            write_mp4(root / path, ep["frames"][cam], fps=CONTROL_HZ, crf=job.crf)
+        arrays = {k: ep[k] for k in ("states", "proprio", "success", "actions", "rewards")}
+        with atomic_path(root / rel["record"]) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays, success_frame=np.int64(ep["success_frame"]),
+                                episode_seed=np.int64(job.episode_seed))
+    meta = {"task": job.task, "index": job.index, "status": "success" if ok else "failed",
+            "num_frames": int(len(ep["states"])), "success_frame": int(ep["success_frame"]),
+            "fps": CONTROL_HZ, "cameras": list(job.cameras), "seconds": round(seconds, 3),
+            "settings": job.settings(), **(rel if ok else {"record": "", "videos": {}})}
+    atomic_write_json(job.meta_path(), meta)
+    return meta
+
+
+def run_episode(job: EpisodeJob) -> dict:
+    """Worker entry point: never raises, so one bad episode cannot stop the corpus."""
+    t0 = time.perf_counter()
+    try:
+        ep = rollout(job)
+        return save_episode(job, ep, time.perf_counter() - t0)
+    except Exception as e:  # reported in the summary and retried on the next run
+        log.exception("episode %s/%s failed", job.task, job.name)
+        return {"task": job.task, "index": job.index, "status": "error", "error": f"{type(e).__name__}: {e}"}
+
+
+def _init_worker() -> None:
+    from roboact.sim.metaworld import quiet_experts
+
+    quiet_experts()
+
+
+# --- the corpus ---------------------------------------------------------------------------------------
+
+def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]:
+    """Run episodes in `workers` spawned processes (in this process when 1), with a progress bar."""
+    from tqdm import tqdm
+
+    results = []
+    bar = tqdm(total=len(jobs), desc="simulate metaworld", unit="ep", disable=not progress)
+    if workers == 1 or len(jobs) <= 1:
+        _init_worker()
+        stream = map(run_episode, jobs)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
+        stream = pool.imap_unordered(run_episode, jobs, chunksize=1)
+    try:
+        for res in stream:
+            results.append(res)
+            bar.update(1)
+            bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
+                            failed=sum(r["status"] != "success" for r in results))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return results
+
+
+def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
+    """One manifest row per requested camera of a successful episode."""
+    from roboact.sim.metaworld import label_for
+
+    lab = label_for(job.task)
+    return [ClipRecord(clip_id=f"metaworld_{job.task}_{job.name}_{cam}", path=meta["videos"][cam],
+                       subject=_SUBJECT, action=lab.action, object=lab.object, task=job.task, camera=cam,
+                       seed=job.episode_seed, num_frames=meta["num_frames"], fps=meta["fps"],
+                       source=_SOURCE, embodiment=_EMBODIMENT, episode=meta["record"],
+                       extra={"episode_index": job.index, "success_frame": meta["success_frame"],
+                              "image_size": job.image_size})
+            for cam in job.cameras]
+
+
+def write_manifests(cfg: CorpusConfig, rows: list[ClipRecord]) -> dict:
+    """manifest.jsonl (split by episode) and manifest_compositional.jsonl (held-out pairs as test)."""
+    out = Path(cfg.out_dir)
+    rows = assign_episode_splits(rows, cfg.val_fraction, cfg.test_fraction)
+    check_no_episode_leakage(rows)
+    write_manifest(out / "manifest.jsonl", rows)
+    info: dict = {"manifest": "manifest.jsonl", "splits": split_counts(rows), "heldout_pairs": []}
+    if cfg.heldout_pairs == 0 or not rows:
+        return info
+    try:
+        held = choose_heldout_pairs(rows, cfg.heldout_pairs, seed=cfg.seed)
+    except SplitError as e:
+        log.warning("no compositional manifest: %s", e)
+        info["compositional_error"] = str(e)
+        return info
+    comp = compositional_split(rows, held, cfg.val_fraction)
+    check_compositional(comp, held)
+    write_manifest(out / "manifest_compositional.jsonl", comp)
+    info.update(manifest_compositional="manifest_compositional.jsonl", heldout_pairs=[list(p) for p in held],
+                compositional_splits=split_counts(comp))
+    return info
+
+
+def build_corpus(cfg: CorpusConfig) -> dict:
+    """Simulate every missing episode, then rebuild the manifests from all finished ones. Returns the summary."""
+    t0 = time.perf_counter()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", dataclasses.asdict(cfg))
+    jobs = plan_jobs(cfg)
+    todo = [_with_previous_cameras(j) for j in jobs if read_meta(j) is None]
+    log.info("%d episodes planned, %d already done, %d to simulate", len(jobs), len(jobs) - len(todo), len(todo))
+    results = run_jobs(todo, cfg.workers, cfg.progress)
+    errors = [r for r in results if r["status"] == "error"]
+    metas = {(j.task, j.index): read_meta(j) for j in jobs}
+    rows = [row for j in jobs if (m := metas[(j.task, j.index)]) and m["status"] == "success"
+            for row in clip_rows(j, m)]
+    split_info = write_manifests(cfg, rows)
+    summary = _summary(cfg, jobs, metas, errors, len(results), split_info, time.perf_counter() - t0)
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def _summary(cfg, jobs, metas, errors, simulated, split_info, seconds) -> dict:
+    per_task: dict = {t: {"kept": 0, "failed": 0, "error": 0} for t in cfg.tasks}
+    for j in jobs:
+        m = metas[(j.task, j.index)]
+        key = "error" if m is None else ("kept" if m["status"] == "success" else "failed")
+        per_task[j.task][key] += 1
+    total = {k: sum(v[k] for v in per_task.values()) for k in ("kept", "failed", "error")}
+    return {"episodes_planned": len(jobs), "episodes_simulated_now": simulated,
+            "episodes_skipped_done": len(jobs) - simulated, **{f"episodes_{k}": v for k, v in total.items()},
+            "clips": total["kept"] * len(cfg.cameras), "per_task": per_task,
+            "errors": [f"{e['task']}/e{e['index']:04d}: {e['error']}" for e in errors],
+            "seconds": round(seconds, 2), **split_info}

@@ -1,0 +1,174 @@
+"""`roboact extract`: sampled frames -> frozen features in the cache; rejections, resume, identity, torchrun."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from roboact.backbones import load_backbone
+from roboact.backbones.hf_clip import make_tiny_clip
+from roboact.data import features as fc
+from roboact.data.extract import ExtractConfig, extract
+from roboact.data.features import CacheError, FeatureCache
+from roboact.data.manifest import ClipRecord, write_manifest
+from roboact.data.video import sample_clip, uniform_indices, write_mp4
+from roboact.utils.config import ConfigError
+
+GOOD = {"c00": 5, "c01": 12, "c02": 20, "c03": 40, "c04": 16, "c05": 17, "c06": 30, "c07": 8, "short": 3, "wide": 10}
+BAD = {"truncated": "cannot open video", "empty": "video file is empty", "missing": "video file not found"}
+
+
+def moving_bar(t: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
+    """A bright bar sweeping down a tinted background: every frame differs, and x264 encodes it fast."""
+    frames = np.zeros((t, h, w, 3), np.uint8)
+    frames[..., 0] = 40 + 20 * seed
+    for i in range(t):
+        frames[i, (i * 3) % (h - 8):(i * 3) % (h - 8) + 8, :, 1] = 220
+    return frames
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory) -> Path:
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+@pytest.fixture(scope="module")
+def backbone(clip_dir):
+    return load_backbone("hf-clip", path=str(clip_dir))
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    """10 readable clips (one 3-frame, one 48x80) and 3 unusable files, listed interleaved."""
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for k, (cid, t) in enumerate(GOOD.items()):
+        shape = (48, 80) if cid == "wide" else (64, 64)
+        write_mp4(root / "videos" / f"{cid}.mp4", moving_bar(t, *shape, seed=k % 5))
+        rows.append(ClipRecord(clip_id=cid, path=f"videos/{cid}.mp4", subject="Robot", action="open",
+                               object="drawer"))
+    data = (root / "videos" / "c03.mp4").read_bytes()
+    (root / "videos" / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (root / "videos" / "empty.mp4").write_bytes(b"")
+    for i, cid in enumerate(BAD):
+        rows.insert(2 + 4 * i, ClipRecord(clip_id=cid, path=f"videos/{cid}.mp4", subject="Robot",
+                                          action="close", object="door"))
+    write_manifest(root / "manifest.jsonl", rows)
+    return root / "manifest.jsonl"
+
+
+def config(manifest, out, **kw) -> ExtractConfig:
+    base = dict(manifest=str(manifest), out_dir=str(out), backbone="hf-clip", shard_size=4, batch_size=2,
+                num_workers=2, progress=False)
+    return ExtractConfig(**{**base, **kw})
+
+
+def count_encoded(monkeypatch, backbone, fail_on_call: int | None = None) -> list[int]:
+    """Patch backbone.encode_images to record frames per call (and optionally crash on one call)."""
+    calls: list[int] = []
+    real = backbone.encode_images
+
+    def counting(frames):
+        calls.append(len(frames))
+        if fail_on_call is not None and len(calls) == fail_on_call:
+            raise RuntimeError("simulated crash")
+        return real(frames)
+
+    monkeypatch.setattr(backbone, "encode_images", counting)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def straight(manifest, backbone, tmp_path_factory) -> Path:
+    """One uninterrupted run: the reference cache."""
+    out = tmp_path_factory.mktemp("straight")
+    res = extract(config(manifest, out), backbone=backbone)
+    assert res.complete and (res.kept, res.rejected, res.skipped) == (len(GOOD), len(BAD), 0)
+    return out
+
+
+def test_cache_covers_every_kept_clip_with_the_backbones_features(straight, manifest, backbone):
+    cache = FeatureCache(straight, "hf-clip")
+    assert sorted(cache.clip_ids) == sorted(GOOD)
+    assert (cache.n_frames, cache.dim) == (16, backbone.image_dim)
+    for cid in ("c03", "short", "wide"):
+        direct = backbone.encode_images(sample_clip(manifest.parent / "videos" / f"{cid}.mp4", 16))
+        torch.testing.assert_close(cache.get(cid), direct, atol=2e-3, rtol=2e-3)  # float16 storage
+        assert cache.num_frames(cid) == GOOD[cid]
+    assert cache.frame_indices("short").tolist() == uniform_indices(3, 16).tolist()
+    assert cache.verify() >= 3
+
+
+def test_unreadable_videos_become_rejection_rows_with_reasons(straight):
+    rejections = {r["clip_id"]: r for r in FeatureCache(straight, "hf-clip").rejections()}
+    assert sorted(rejections) == sorted(BAD)
+    for cid, reason in BAD.items():
+        assert reason in rejections[cid]["reason"] and rejections[cid]["path"].endswith(f"{cid}.mp4")
+
+
+def test_interrupted_run_resumes_without_redoing_finished_shards(manifest, backbone, straight, tmp_path,
+                                                                 monkeypatch):
+    out = tmp_path / "resumed"
+    first = extract(config(manifest, out, max_shards=1), backbone=backbone)        # stops after one shard
+    assert not first.complete and first.new_shards == 1
+    count_encoded(monkeypatch, backbone, fail_on_call=3)
+    with pytest.raises(RuntimeError, match="simulated crash"):                      # dies in its 2nd shard
+        extract(config(manifest, out), backbone=backbone)
+    folder = fc.cache_dir(out, "hf-clip")
+    finished = fc.finished_shards(folder)
+    assert len(finished) == 2 and not (folder / "index.json").exists()
+    assert not [p for p in fc.shards_dir(folder).iterdir() if p.name.startswith(".")]  # no half-written file
+    calls = count_encoded(monkeypatch, backbone)
+    res = extract(config(manifest, out), backbone=backbone)
+    assert res.complete and res.skipped == 8 and res.kept + res.rejected == len(GOOD) + len(BAD) - 8
+    kept_before = sum(len(r.clip_ids) for r in finished)
+    assert sum(calls) == 16 * (len(GOOD) - kept_before)                              # finished shards not redone
+    ref, got = FeatureCache(straight, "hf-clip", dtype=None), FeatureCache(out, "hf-clip", dtype=None)
+    assert sorted(got.clip_ids) == sorted(ref.clip_ids)
+    for cid in ref.clip_ids:
+        assert torch.equal(got.get(cid), ref.get(cid)), cid
+    calls.clear()
+    again = extract(config(manifest, out), backbone=backbone)                      # nothing left to do
+    assert again.complete and again.kept == 0 and calls == []
+
+
+def test_other_sampling_in_same_cache_is_refused(manifest, backbone, straight):
+    with pytest.raises(CacheError, match="n_frames: cache has 16, this run has 8"):
+        extract(config(manifest, straight, n_frames=8), backbone=backbone)
+
+
+def test_config_names_the_bad_field(manifest, tmp_path):
+    with pytest.raises(ConfigError, match="shard_size"):
+        config(manifest, tmp_path, shard_size=0)
+    with pytest.raises(ConfigError, match="device"):
+        config(manifest, tmp_path, device="tpu")
+
+
+def test_cli_extract_and_verify(manifest, clip_dir, tmp_path, capsys):
+    from roboact.cli import main
+
+    rc = main(["extract", "--manifest", str(manifest), "--out", str(tmp_path), "--backbone", "hf-clip",
+               "--backbone-path", str(clip_dir), "--num-workers", "0", "--shard-size", "5", "--verify",
+               "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and f"{len(GOOD)} clips cached" in out and "verified 3 shard(s)" in out
+
+
+def test_torchrun_two_ranks_split_clips_and_merge_one_index(manifest, clip_dir, straight, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", "-m",
+           "roboact.cli", "extract", "--manifest", str(manifest), "--out", str(tmp_path), "--backbone", "hf-clip",
+           "--backbone-path", str(clip_dir), "--num-workers", "0", "--shard-size", "2", "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = fc.cache_dir(tmp_path, "hf-clip")
+    assert {p.name[:4] for p in fc.shards_dir(folder).glob("*.safetensors")} == {"r000", "r001"}
+    got, ref = FeatureCache(tmp_path, "hf-clip"), FeatureCache(straight, "hf-clip")
+    assert sorted(got.clip_ids) == sorted(GOOD) and len(got.rejections()) == len(BAD)
+    for cid in GOOD:
+        torch.testing.assert_close(got.get(cid), ref.get(cid), atol=2e-3, rtol=2e-3)

@@ -1,0 +1,150 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import roboact
+from roboact.backbones import load_backbone
+from roboact.backbones.hf_clip import make_tiny_clip
+from roboact.models import RoboActCLIP
+from roboact.models.encoder import CheckpointError, RoboActEncoder, load
+
+from .conftest import make_batch, small_config
+
+
+@pytest.fixture(scope="module")
+def clip_bb(tmp_path_factory):
+    d = make_tiny_clip(tmp_path_factory.mktemp("clip"))
+    return load_backbone("hf-clip", path=str(d))
+
+
+@pytest.fixture
+def encoder(clip_bb):
+    torch.manual_seed(0)
+    cfg = small_config(backbone="hf-clip", backbone_path=clip_bb.path, image_dim=clip_bb.image_dim,
+                       text_dim=clip_bb.text_dim, n_frames=8)
+    return RoboActEncoder(RoboActCLIP(cfg), clip_bb)
+
+
+def _trained_a_bit(encoder):
+    """Make weights and banks non-trivial, so a round trip that drops anything would show."""
+    heads = encoder.heads
+    frames, text, labels = make_batch(16, 8, heads.cfg)
+    opt = torch.optim.SGD([p for p in heads.parameters() if p.requires_grad], lr=0.1)
+    out = heads(frames, text, labels)
+    out.loss.backward()
+    opt.step()
+    heads.update_banks(out, labels, step=0)
+    heads.register_seen_triplets(torch.stack([labels["subject"], labels["action"], labels["object"]], 1))
+    return frames
+
+
+def test_save_load_round_trip_is_bit_identical(encoder, tmp_path):
+    frames = _trained_a_bit(encoder)
+    encoder.eval()
+    before = encoder.encode_video(frames)
+    encoder.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = roboact.load(str(tmp_path / "ckpt"))
+    after = loaded.encode_video(frames)
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+    for f in ("subject", "action", "object"):
+        assert torch.equal(loaded.heads.banks.bank(f), encoder.heads.banks.bank(f))
+    assert torch.equal(loaded.heads.seen_triplets, encoder.heads.seen_triplets)
+    assert loaded.cfg.actions == encoder.cfg.actions  # class vocabularies travel with the checkpoint
+    txt = ["Robot opens drawer, Action is open, Object is drawer."]
+    assert torch.equal(loaded.encode_text(txt)["fused"], encoder.encode_text(txt)["fused"])
+
+
+def test_backbone_is_not_saved_and_gets_no_gradient(encoder, tmp_path):
+    assert not any(k.startswith("_backbone") or "image_model" in k for k in encoder.state_dict())
+    assert all(n.startswith("heads.") for n, _ in encoder.named_parameters())
+    frames_u8 = np.random.default_rng(0).integers(0, 255, (2, 10, 32, 32, 3), dtype=np.uint8)
+    feats = encoder.frame_features(frames_u8)
+    text = encoder.backbone.encode_texts(["a", "b"])
+    encoder.train()
+    out = encoder.heads(feats, text)
+    out.loss.backward()
+    assert all(p.grad is None and not p.requires_grad for p in encoder.backbone.parameters())
+    assert not encoder.backbone.training
+
+
+def test_encode_video_from_frames_equals_from_features(encoder):
+    encoder.eval()
+    clip = np.random.default_rng(1).integers(0, 255, (20, 32, 32, 3), dtype=np.uint8)
+    from_frames = encoder.encode_video(clip)
+    feats = encoder.frame_features(clip)
+    assert feats.shape == (1, 8, encoder.cfg.image_dim)
+    from_feats = encoder.encode_video(feats)
+    assert torch.equal(from_frames["fused"], from_feats["fused"])
+    n = encoder.encode_video(clip, normalize=True)
+    assert torch.allclose(n["action"].norm(dim=-1), torch.ones(1))
+
+
+def test_encode_video_bad_frames(encoder):
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        encoder.encode_video(np.zeros((1, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="3 channels"):
+        encoder.encode_video(np.zeros((4, 32, 32, 4), np.uint8))
+
+
+def test_corrupted_safetensors_is_a_clear_error(encoder, tmp_path):
+    encoder.save_pretrained(tmp_path / "c")
+    w = tmp_path / "c" / "model.safetensors"
+    data = w.read_bytes()
+    w.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupted or unreadable safetensors"):
+        load(tmp_path / "c")
+    w.write_bytes(b"\xff" * 64)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        load(tmp_path / "c")
+
+
+def test_bad_config_field_is_named(encoder, tmp_path):
+    encoder.save_pretrained(tmp_path / "c")
+    p = tmp_path / "c" / "config.json"
+    meta = json.loads(p.read_text())
+    meta["model"]["embed_dimm"] = 3
+    p.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="model.embed_dimm: unknown config field"):
+        load(tmp_path / "c")
+    meta["model"].pop("embed_dimm")
+    meta["model"]["n_frames"] = 1
+    p.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="n_frames"):
+        load(tmp_path / "c")
+
+
+def test_weights_that_do_not_match_config(encoder, tmp_path):
+    encoder.save_pretrained(tmp_path / "c")
+    p = tmp_path / "c" / "config.json"
+    meta = json.loads(p.read_text())
+    meta["model"]["embed_dim"] = 8
+    meta["model"]["attn_heads"] = 2
+    p.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="shape"):
+        load(tmp_path / "c")
+
+
+def test_load_unknown_name_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBOACT_HOME", str(tmp_path))
+    with pytest.raises(CheckpointError, match="no roboact checkpoint named 'nope'"):
+        roboact.load("nope")
+
+
+def test_load_by_name_from_roboact_home(encoder, tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBOACT_HOME", str(tmp_path))
+    encoder.save_pretrained(tmp_path / "models" / "mine")
+    assert isinstance(roboact.load("mine"), RoboActEncoder)
+
+
+def test_backbone_mismatch_is_refused(encoder, tmp_path):
+    encoder.save_pretrained(tmp_path / "c")
+
+    class Fake:
+        name, image_dim, text_dim = "lite0-minilm", 1280, 384
+
+    with pytest.raises(CheckpointError, match="trained on backbone 'hf-clip'"):
+        RoboActEncoder.from_pretrained(tmp_path / "c", backbone=Fake())

@@ -1,0 +1,92 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from roboact.models import losses as L
+
+
+def test_sim_identical_branches_is_one_orthogonal_is_zero():
+    x = torch.randn(5, 8)
+    assert L.loss_sim_eq11(x, x, x).item() == pytest.approx(1.0, abs=1e-6)
+    e = torch.eye(3)
+    s, a, o = (e[i].expand(5, 3) for i in range(3))
+    assert L.loss_sim_eq11(s, a, o).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_sim_absolute_vs_signed_on_anticorrelated_branches():
+    x = torch.randn(4, 6)
+    # subject = x, action = -x, object = x: cos pairs are -1, 1, -1
+    assert L.loss_sim_eq11(x, -x, x, absolute=True).item() == pytest.approx(1.0, abs=1e-6)
+    assert L.loss_sim_eq11(x, -x, x, absolute=False).item() == pytest.approx(-1.0 / 3.0, abs=1e-6)
+
+
+def test_l2_hand_computed():
+    s = torch.tensor([[3.0, 4.0], [0.0, 0.0]])   # norms 5, 0
+    a = torch.tensor([[0.0, 1.0], [1.0, 0.0]])   # norms 1, 1
+    o = torch.tensor([[0.0, 0.0], [6.0, 8.0]])   # norms 0, 10
+    # 0.01 * mean(5+1+0, 0+1+10) = 0.01 * 8.5
+    assert L.loss_l2_eq12(s, a, o).item() == pytest.approx(0.085, abs=1e-7)
+
+
+def test_clip_perfectly_aligned_is_zero_and_uniform_is_log_n():
+    n = 8
+    v = torch.eye(n) * 3.0
+    assert L.loss_clip_eq23(v, v.clone(), logit_scale=100.0).item() == pytest.approx(0.0, abs=1e-6)
+    same = torch.ones(n, 4)
+    for sym in (False, True):
+        val = L.loss_clip_eq23(same, same, logit_scale=10.0, symmetric=sym).item()
+        assert val == pytest.approx(math.log(n), abs=1e-5)
+    assert L.uniform_clip_loss(n) == pytest.approx(math.log(n))
+
+
+def test_clip_matches_cross_entropy_reference():
+    torch.manual_seed(0)
+    v, t = torch.randn(6, 5), torch.randn(6, 5)
+    logits = 7.0 * F.normalize(v, dim=-1) @ F.normalize(t, dim=-1).T
+    ref_v2t = F.cross_entropy(logits, torch.arange(6))
+    ref_sym = 0.5 * (ref_v2t + F.cross_entropy(logits.T, torch.arange(6)))
+    assert L.loss_clip_eq23(v, t, 7.0, symmetric=False).item() == pytest.approx(ref_v2t.item(), rel=1e-5)
+    assert L.loss_clip_eq23(v, t, 7.0, symmetric=True).item() == pytest.approx(ref_sym.item(), rel=1e-5)
+
+
+def test_clip_gathered_equals_single_process_on_concatenation():
+    torch.manual_seed(1)
+    v, t = torch.randn(6, 4), torch.randn(6, 4)
+    full = L.loss_clip_eq23(v, t, 5.0)
+    # rank 1 of 2 sees rows 3..5 as queries against all rows
+    part = L.loss_clip_eq23(v[3:], t[3:], 5.0, text_all=t, video_all=v, offset=3)
+    part0 = L.loss_clip_eq23(v[:3], t[:3], 5.0, text_all=t, video_all=v, offset=0)
+    assert (0.5 * (part + part0)).item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_recomb_perfect_and_uniform():
+    e = torch.eye(4)
+    assert L.loss_recomb_eq19(e, e, 100.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert L.loss_recomb_eq19(torch.ones(4, 3), torch.ones(4, 3), 100.0).item() == pytest.approx(math.log(4), abs=1e-5)
+
+
+def test_aux_weighted_sum_skips_single_class_factors():
+    logits = {"subject": torch.zeros(2, 1), "action": torch.zeros(2, 4), "object": torch.tensor([[10.0, -10.0]] * 2)}
+    labels = {"subject": torch.zeros(2), "action": torch.tensor([1, 2]), "object": torch.tensor([0, 0])}
+    val = L.loss_aux_eq22(logits, labels, {"action": 2.0, "object": 1.0}).item()
+    assert val == pytest.approx(2.0 * math.log(4), abs=1e-4)
+
+
+def test_disent_and_total_combine_with_weights():
+    one = torch.tensor(1.0)
+    assert L.loss_disent_eq20(one, 2 * one, 3 * one, 0.5, 2.0).item() == pytest.approx(0.5 * 3 + 6)
+    assert L.loss_total_eq24(one, 2 * one, 3 * one, 0.1, 10.0).item() == pytest.approx(1 + 0.2 + 30)
+
+
+def test_clip_duplicate_captions_equal_a_multi_positive_target():
+    # Why eq. 23 needs no special handling of repeated captions: identical text rows make the plain
+    # diagonal cross-entropy equal to a uniform target over all same-caption columns.
+    torch.manual_seed(0)
+    v, t = torch.randn(4, 5), torch.randn(4, 5)
+    t[1] = t[0]
+    logits = 5.0 * F.normalize(v, dim=-1) @ F.normalize(t, dim=-1).T
+    tgt = torch.tensor([[.5, .5, 0, 0], [.5, .5, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    soft = -(tgt * F.log_softmax(logits, -1)).sum(-1).mean()
+    assert L.loss_clip_eq23(v, t, 5.0, symmetric=False).item() == pytest.approx(soft.item(), rel=1e-6)

@@ -1,0 +1,154 @@
+import pytest
+import torch
+
+from roboact.models import RoboActCLIP
+from roboact.models.config import RoboActConfig
+from roboact.utils.config import ConfigError
+
+from .conftest import make_batch, small_config
+
+
+@pytest.mark.parametrize("n", [2, 8, 16])
+@pytest.mark.parametrize("b", [1, 64])
+def test_output_shapes(model, cfg, n, b):
+    frames, text, labels = make_batch(b, n, cfg)
+    out = model(frames, text, labels)
+    d = cfg.embed_dim
+    for f in ("subject", "action", "object"):
+        assert getattr(out, f).shape == (b, d)
+        assert out.text[f].shape == (b, d)
+    assert out.video.shape == out.text["fused"].shape == (b, 3 * d)
+    assert out.logits["action"].shape == (b, 3) and out.logits["object"].shape == (b, 4)
+    assert set(out.losses) == {"clip", "sim", "l2", "recomb", "disent", "aux", "total"}
+    assert torch.isfinite(out.loss)
+
+
+def test_gradients_reach_every_trainable_head(model, cfg):
+    frames, text, labels = make_batch(16, 16, cfg)
+    out = model(frames, text, labels)
+    model.update_banks(out, labels, step=0)
+    trip = model.sample_triplets(8)
+    out = model(frames, text, labels, recomb=(trip, torch.randn(len(trip), cfg.text_dim)))
+    out.loss.backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
+    assert no_grad == []
+
+
+def test_residual_combiner_gets_gradient_from_recombination(cfg):
+    model = RoboActCLIP(small_config(combiner="residual_mlp"))
+    frames, text, labels = make_batch(16, 8, model.cfg)
+    out = model(frames, text, labels)
+    model.update_banks(out, labels, step=0)
+    trip = model.sample_triplets(8)
+    out = model(frames, text, labels, recomb=(trip, torch.randn(len(trip), cfg.text_dim)))
+    out.losses["recomb"].backward()
+    assert model.combiner.mlp[-1].weight.grad.abs().sum() > 0
+
+
+def test_bank_updates_only_on_configured_steps_and_last_instance_wins():
+    model = RoboActCLIP(small_config(bank_update_every=3))
+    frames, text, labels = make_batch(6, 4, model.cfg)
+    labels["action"] = torch.tensor([0, 1, 0, 2, 1, 0])  # last "open" is row 5, last "close" row 4
+    out = model(frames, text, labels)
+    assert not model.update_banks(out, labels, step=1)
+    assert not model.banks.filled("action").any()
+    assert model.update_banks(out, labels, step=3)
+    bank = model.banks.bank("action")
+    assert torch.equal(bank[0], out.action[5].detach())
+    assert torch.equal(bank[1], out.action[4].detach())
+    assert torch.equal(bank[2], out.action[3].detach())
+    assert model.banks.filled("action").all()
+    # banks are detached copies: changing the model later does not change them
+    assert not bank.requires_grad
+
+
+def test_sample_triplets_seen_vs_all(cfg):
+    model = RoboActCLIP(small_config(recomb_triplets="seen"))
+    frames, text, labels = make_batch(32, 4, model.cfg)
+    out = model(frames, text, labels)
+    model.update_banks(out, labels, step=0)
+    assert len(model.sample_triplets(100)) == 0  # nothing registered as seen yet
+    seen = torch.tensor([[0, 0, 0], [1, 2, 3], [0, 0, 0]])
+    model.register_seen_triplets(seen)
+    got = {tuple(t) for t in model.sample_triplets(100).tolist()}
+    filled = {f: set(torch.nonzero(model.banks.filled(f)).flatten().tolist()) for f in ("subject", "action", "object")}
+    expected = {t for t in [(0, 0, 0), (1, 2, 3)] if t[0] in filled["subject"] and t[1] in filled["action"]
+                and t[2] in filled["object"]}
+    assert got == expected
+    model_all = RoboActCLIP(small_config(recomb_triplets="all"))
+    model_all.update_banks(model_all(frames, text, labels), labels, step=0)
+    trips = model_all.sample_triplets(1000)
+    n_all = 1
+    for f in ("subject", "action", "object"):
+        n_all *= int(model_all.banks.filled(f).sum())
+    assert len(trips) == n_all == len({tuple(t) for t in trips.tolist()})
+
+
+def test_ablations_run_and_differ_from_full_model(cfg):
+    frames, text, labels = make_batch(8, 16, cfg)
+    outs = {}
+    for name, kw in {"full": {}, "no_temporal": {"temporal": False}, "no_disent": {"disentangle": False}}.items():
+        torch.manual_seed(0)
+        m = RoboActCLIP(small_config(**kw)).eval()
+        outs[name] = m(frames, text, labels)
+        assert torch.isfinite(outs[name].loss)
+    assert set(outs["no_disent"].losses) == {"clip", "total"}
+    assert not hasattr(RoboActCLIP(small_config(temporal=False)).fusion, "temporal") or \
+        RoboActCLIP(small_config(temporal=False)).fusion.temporal is None
+    assert not torch.allclose(outs["full"].video, outs["no_temporal"].video)
+    assert not torch.allclose(outs["full"].video, outs["no_disent"].video)
+
+
+def test_no_temporal_ablation_ignores_middle_frames(cfg):
+    m = RoboActCLIP(small_config(temporal=False)).eval()
+    frames, _, _ = make_batch(2, 8, m.cfg)
+    shuffled = frames.clone()
+    shuffled[:, 1:-1] = shuffled[:, 1:-1].flip(1)
+    assert torch.allclose(m.encode_frames(frames).video, m.encode_frames(shuffled).video)
+    full = RoboActCLIP(small_config()).eval()
+    assert not torch.allclose(full.encode_frames(frames).video, full.encode_frames(shuffled).video)
+
+
+def test_temporal_model_distinguishes_a_clip_from_its_reversal(model):
+    model.eval()
+    frames, _, _ = make_batch(2, 16, model.cfg)
+    assert not torch.allclose(model.encode_frames(frames).video, model.encode_frames(frames.flip(1)).video)
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (torch.randn(2, 1, 32), "at least 2 frames"),
+    (torch.randn(2, 16, 31), "width 31"),
+    (torch.randn(16, 32), "shape"),
+    (torch.randint(0, 255, (2, 16, 32), dtype=torch.uint8), "floating point"),
+])
+def test_bad_frame_features_raise_clear_errors(model, bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        model.encode_frames(bad)
+
+
+def test_nan_in_features_is_located(model, cfg):
+    frames, _, _ = make_batch(3, 16, cfg)
+    frames[1, 5, 7] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN/Inf .*clip 1, frame 5, dim 7"):
+        model.encode_frames(frames)
+
+
+def test_text_batch_mismatch(model, cfg):
+    frames, text, _ = make_batch(3, 16, cfg)
+    with pytest.raises(ValueError, match="text_feats has 2 rows"):
+        model(frames, text[:2])
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"n_frames": 1}, "n_frames"), ({"temporal_width": 30}, "temporal_width"), ({"embed_dim": 0}, "embed_dim"),
+    ({"actions": ["open", "open"]}, "actions"), ({"lambda_aux": -1.0}, "lambda_aux"),
+    ({"attn_tokens": 5}, "attn_tokens"),
+])
+def test_config_validation_names_the_field(kw, field):
+    with pytest.raises(ConfigError, match=field):
+        small_config(**kw)
+
+
+def test_default_config_is_valid():
+    cfg = RoboActConfig(actions=["open"], objects=["drawer"])
+    assert cfg.fused_dim == 3 * cfg.embed_dim
