@@ -205,9 +205,15 @@ class LLMAnnotator:
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool, \
                 tqdm(total=len(todo), desc="annotate (llm)", unit="text", disable=not self.progress) as bar:
             futures = {pool.submit(self._ask, text): text for text in todo}
-            for fut in as_completed(futures):
-                out[futures[fut]] = fut.result()
-                bar.update()
+            try:
+                for fut in as_completed(futures):
+                    out[futures[fut]] = fut.result()
+                    bar.update()
+            except BaseException:  # Ctrl-C: do not wait for the queued requests, only the ones in flight
+                self._stop.set()
+                for fut in futures:
+                    fut.cancel()
+                raise
 
     def _ask(self, text: str) -> Outcome:
         """Ask until a parsed answer, a permanent refusal, the budget's end or the last retry."""
@@ -217,7 +223,7 @@ class LLMAnnotator:
             if attempt:
                 self._count("retried")
             if self._stop.is_set():
-                return self._pending("pending: run stopped (API key refused)")
+                return self._pending("pending: run stopped")
             if not self.budget.take():
                 return self._pending("pending: budget")
             self._count("requests")
@@ -238,7 +244,7 @@ class LLMAnnotator:
             except LLMAuthError as e:
                 self._auth_error = e
                 self._stop.set()
-                return self._pending("pending: run stopped (API key refused)")
+                return self._pending("pending: run stopped")
             self.cache.put(self._key(text), self.cfg.model, text, content, _as_dict(ann))
             self._count("answered")
             return ann

@@ -90,11 +90,17 @@ def _has_surrogates(s: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in s)
 
 
+def _id_from_path(rel: str) -> str:
+    """'clips/a/b.mp4' -> 'clips__a__b': ids stay usable as file names downstream."""
+    return str(Path(rel).with_suffix("")).replace("\\", "/").strip("/").replace("/", "__")
+
+
 def _to_item(row: dict, base: Path, where: str, default_subject: str) -> SourceItem | str:
     """A SourceItem, or the reason the row cannot be one."""
-    for col in ("path", "instruction"):
-        if not isinstance(row.get(col), str) or not row[col].strip():
-            return f"missing or non-text column '{col}'"
+    if not isinstance(row.get("path"), str) or not row["path"].strip():
+        return "missing or non-text column 'path'"
+    if not isinstance(row.get("instruction"), str):  # an empty text is judged with the other instructions
+        return "missing or non-text column 'instruction'"
     optional = {k: row.get(k, "") for k in ("clip_id", "subject", "task", "camera", "embodiment", "split")}
     bad = [k for k, v in optional.items() if not isinstance(v, str)]
     if bad:
@@ -104,7 +110,7 @@ def _to_item(row: dict, base: Path, where: str, default_subject: str) -> SourceI
         return f"split must be one of {SPLITS}, got {split!r}"
     rel = row["path"].strip()
     video = Path(rel) if Path(rel).is_absolute() else (base / rel)
-    clip_id = optional["clip_id"].strip() or str(Path(rel).with_suffix("")).replace("\\", "/").strip("/").replace("/", "__")
+    clip_id = optional["clip_id"].strip() or _id_from_path(rel)
     return SourceItem(clip_id=clip_id, video=video.absolute(), instruction=row["instruction"],
                       subject=optional["subject"].strip() or default_subject, origin=where,
                       task=optional["task"], camera=optional["camera"], embodiment=optional["embodiment"],

@@ -28,7 +28,7 @@ class AnswerFormatError(ValueError):
 
 def render_messages(instruction: str) -> list[dict]:
     return [{"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": PROMPT_TEMPLATE.format(instruction=instruction)}]
+            {"role": "user", "content": PROMPT_TEMPLATE.replace("{instruction}", instruction)}]
 
 
 def parse_answer(content: str, annotator: str) -> Annotation:

@@ -1,6 +1,6 @@
 """`curate`: the paper's Algorithm 1 over a dataset of videos + instructions.
 
-scan source -> drop duplicate ids -> check instructions -> annotate each distinct instruction once ->
+scan source -> check instructions -> drop duplicate ids -> annotate each distinct instruction once ->
 reject multi-action (and verb/object-less) texts -> count the frames of the kept videos -> write
 manifest.jsonl (ClipRecord rows, captions from the paper's template), rejections.jsonl, pending.jsonl,
 summary.json + summary.md (Table I). Every output is rewritten atomically from the whole run, so the output
@@ -53,7 +53,8 @@ class CurateConfig:
         check(bool(str(self.input).strip()), "input", "must name the dataset root or the video list")
         check(bool(str(self.out_dir).strip()), "out_dir", "must name an output folder")
         check(bool(self.default_subject.strip()), "default_subject", "must be non-empty (e.g. Robot)")
-        check(self.max_instruction_chars >= 1, "max_instruction_chars", f"must be >= 1, got {self.max_instruction_chars}")
+        check(self.max_instruction_chars >= 1, "max_instruction_chars",
+              f"must be >= 1, got {self.max_instruction_chars}")
         check(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
 
 
@@ -71,9 +72,9 @@ def curate(cfg: CurateConfig) -> CurateResult:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "curate_config.json", public_config(cfg))
     items, rejections = scan(cfg)
-    items, rej = drop_duplicate_ids(items)
-    rejections += rej
     items, rej = check_instructions(items, cfg.max_instruction_chars)
+    rejections += rej
+    items, rej = drop_duplicate_ids(items)   # after the checks: a broken row never shadows a good one
     rejections += rej
     annotator = make_annotator(cfg, out)
     try:
@@ -174,8 +175,14 @@ def probe(accepted: list[tuple[SourceItem, Action]], out: Path, cfg: CurateConfi
     cache = ProbeCache(out / "probe_cache.sqlite")
     try:
         with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
-            results = list(tqdm(pool.map(lambda pair: _record(pair, cache, out, cfg, annotator), accepted),
-                                total=len(accepted), desc="count frames", unit="video", disable=not cfg.progress))
+            futures = [pool.submit(_record, pair, cache, out, cfg, annotator) for pair in accepted]
+            try:
+                results = [f.result() for f in tqdm(futures, desc="count frames", unit="video",
+                                                    disable=not cfg.progress)]
+            except BaseException:  # Ctrl-C: counts done so far are in the cache; drop the queued work
+                for f in futures:
+                    f.cancel()
+                raise
     finally:
         cache.close()
     records = [r for r in results if isinstance(r, ClipRecord)]
@@ -198,7 +205,8 @@ def _record(pair: tuple[SourceItem, Action], cache: ProbeCache, out: Path, cfg: 
             return Rejection.of(it, "video", "unreadable_video", str(e))
         except ValueError as e:
             return Rejection.of(it, "video", "trim_empty", f"{it.video}: {e}")
-    path = str(it.video) if cfg.absolute_paths else os.path.relpath(it.video, out.resolve())
+    video = it.video.resolve()
+    path = str(video) if cfg.absolute_paths else os.path.relpath(video, out.resolve())
     try:
         return ClipRecord(clip_id=it.clip_id, path=path, subject=it.subject, action=action.verb,
                           object=action.object, caption=atomic_caption(it.subject, action.verb, action.object),

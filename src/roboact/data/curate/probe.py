@@ -1,7 +1,7 @@
 """Frame counting for accepted clips, cached on disk so a rerun over ~200k videos does not decode again.
 
-The cache is keyed by (absolute path, size, mtime), so a replaced or re-encoded file is counted afresh;
-unreadable files are not cached (a fixed file is picked up on the next run).
+The cache is keyed by (absolute path, size, mtime), so a replaced, re-encoded or repaired file is counted
+afresh. Failures are cached too (with their message): a rerun does not wait on a broken file again.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from roboact.data.video import count_frames
+from roboact.data.video import VideoError, count_frames
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS probe (
     path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    num_frames INTEGER NOT NULL, fps REAL NOT NULL, PRIMARY KEY (path, size, mtime_ns))"""
+    num_frames INTEGER NOT NULL, fps REAL NOT NULL, error TEXT NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns))"""
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,28 @@ class ProbeCache:
     def probe(self, video: Path) -> VideoInfo:
         """(frames, fps) of `video`; raises VideoError for a missing/empty/truncated/zero-frame file."""
         key = _stat_key(video)
-        if key is not None:
-            with self._lock:
-                row = self._conn.execute("SELECT num_frames, fps FROM probe WHERE path=? AND size=? AND mtime_ns=?",
-                                         key).fetchone()
-            if row:
-                return VideoInfo(int(row[0]), float(row[1]))
-        n, fps = count_frames(video)
-        if key is not None:
-            with self._lock:
-                self._conn.execute("INSERT OR REPLACE INTO probe VALUES (?, ?, ?, ?, ?)", (*key, n, fps))
-                self._conn.commit()
-        return VideoInfo(n, fps)
+        if key is None:
+            n, fps = count_frames(video)  # raises "not found"
+            return VideoInfo(n, fps)
+        with self._lock:
+            row = self._conn.execute("SELECT num_frames, fps, error FROM probe WHERE path=? AND size=? "
+                                     "AND mtime_ns=?", key).fetchone()
+        if row is None:
+            row = self._count(video, key)
+        if row[2]:
+            raise VideoError(row[2])
+        return VideoInfo(int(row[0]), float(row[1]))
+
+    def _count(self, video: Path, key: tuple[str, int, int]) -> tuple[int, float, str]:
+        try:
+            n, fps = count_frames(video)
+            row = (n, fps, "")
+        except VideoError as e:
+            row = (0, 0.0, str(e))
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO probe VALUES (?, ?, ?, ?, ?, ?)", (*key, *row))
+            self._conn.commit()
+        return row
 
     def close(self) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ skipped silently.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -81,7 +82,7 @@ def scan_episode(ep: Path, language: dict[str, str], min_rating: int) -> tuple[l
     task, cfg, human = f"task_{m.group(1)}", int(m.group(4)), bool(m.group(5))
     meta, problem = _metadata(ep, min_rating)
     if problem is not None:
-        return [], [problem]
+        return [], [dataclasses.replace(problem, instruction=language.get(task, ""))]
     if task not in language:
         return [], [Rejection(ep.name, str(ep), "source", "no_language",
                               f"task_description.json has no task_description_english for {task}")]

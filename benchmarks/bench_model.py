@@ -1,0 +1,77 @@
+"""Throughput of the trainable heads (forward + backward on cached features) vs the frozen image backbone.
+
+    .venv/bin/python benchmarks/bench_model.py [--batch 256] [--steps 10] [--threads 2]
+
+Why it matters: the backbone runs once per frame (then features are cached); the heads run every step
+of every epoch. The ratio says how much of a clip's cost is the heads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from roboact.backbones import load_backbone
+from roboact.models import RoboActCLIP, RoboActConfig
+
+
+def bench_heads(cfg: RoboActConfig, batch: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = RoboActCLIP(cfg).train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    x = torch.randn(batch, cfg.n_frames, cfg.image_dim)
+    t = torch.randn(batch, cfg.text_dim)
+    labels = {f: torch.randint(0, cfg.num_classes(f), (batch,)) for f in ("subject", "action", "object")}
+    recomb_text = torch.randn(cfg.recomb_size, cfg.text_dim)
+
+    def step(i):
+        out = model(x, t, labels, recomb=(trip, recomb_text[: len(trip)]) if len(trip) >= 2 else None)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        model.update_banks(out, labels, i)
+
+    trip = torch.zeros(0, 3, dtype=torch.long)
+    step(0)
+    trip = model.sample_triplets(cfg.recomb_size)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i + 1)
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def bench_backbone(n_frames: int, size: int) -> float:
+    bb = load_backbone("lite0-minilm", load_text=False, cache=False)
+    frames = np.random.default_rng(0).integers(0, 255, (n_frames, size, size, 3), dtype=np.uint8)
+    bb.encode_images(frames[:16])
+    t0 = time.perf_counter()
+    bb.encode_images(frames)
+    return n_frames / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=128, help="frames for the backbone measurement")
+    ap.add_argument("--size", type=int, default=128, help="input frame size (resized to 224 by the backbone)")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = RoboActConfig(actions=[f"a{i}" for i in range(16)], objects=[f"o{i}" for i in range(16)],
+                        subjects=["Robot", "Human"])
+    clips_s = bench_heads(cfg, args.batch, args.steps)
+    frames_s = bench_backbone(args.frames, args.size)
+    heads_cost, bb_cost = 1.0 / clips_s, cfg.n_frames / frames_s
+    res = {"threads": args.threads, "batch": args.batch, "heads_clips_per_s": round(clips_s, 1),
+           "backbone_frames_per_s": round(frames_s, 1), "backbone_clips_per_s": round(frames_s / cfg.n_frames, 2),
+           "heads_cost_over_backbone_cost_per_clip": round(heads_cost / bb_cost, 5),
+           "torch": torch.__version__}
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import roboact
+from roboact.train.checkpoint import checkpoint_dirs, latest_checkpoint
+from roboact.train.config import load_train_config
+from roboact.train.loop import TrainingDiverged, train
+from roboact.utils.config import ConfigError
+
+SMALL_MODEL = {"embed_dim": 16, "temporal_width": 32, "temporal_heads": 2, "fusion_hidden": 64, "branch_hidden": 32,
+               "text_hidden": 32, "aux_hidden": 16, "attn_heads": 2, "recomb_size": 8}
+
+
+def make_cfg(manifest, cache, backbone, out, steps=12, **over):
+    o = [f"data.manifest={manifest}", f"data.cache={cache}", "data.backbone=hf-clip",
+         f"data.backbone_path={backbone.path}", f"out={out}", f"optim.steps={steps}", "optim.batch_size=8",
+         "optim.warmup_steps=2", "checkpoint_every=4", "eval_every=6", "log_every=2", "progress=false",
+         "tensorboard=false", f"model={json.dumps(SMALL_MODEL)}"]
+    o += [f"{k}={json.dumps(v)}" for k, v in over.items()]
+    return load_train_config(None, o)
+
+
+def test_training_lowers_the_loss_and_exports_a_loadable_encoder(feature_corpus, tiny_clip_backbone, tmp_path):
+    manifest, cache = feature_corpus
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "run", steps=60, **{"optim.lr": 2e-3})
+    res = train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    clip = [x["train/clip"] for x in lines if "train/clip" in x]
+    assert clip[-1] < clip[0] * 0.8
+    assert any("val/r1_video_to_text" in x for x in lines)
+    enc = roboact.load(res.final)
+    assert enc.cfg.actions == ["close", "open", "pull", "push"]
+    assert enc.heads.banks.filled("action").all()
+    meta = json.loads((Path(res.final) / "config.json").read_text())
+    assert meta["train"]["optim"]["steps"] == 60  # the run's config travels with the weights
+    assert len(checkpoint_dirs(tmp_path / "run")) <= cfg.keep_checkpoints
+
+
+def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path):
+    manifest, cache = feature_corpus
+    straight = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "a", steps=12))
+    cfg_b = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "b", steps=12)
+    part = train(cfg_b, stop_after=6)
+    assert part.steps == 6 and not Path(part.final).exists()
+    assert latest_checkpoint(tmp_path / "b").name == "step_00000006"
+    resumed = train(cfg_b, resume=True)
+    assert resumed.steps == 12
+    a = load_file(str(Path(straight.final) / "model.safetensors"))
+    b = load_file(str(Path(resumed.final) / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_refuses_to_overwrite_a_run_without_resume(feature_corpus, tiny_clip_backbone, tmp_path):
+    manifest, cache = feature_corpus
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "r", steps=4)
+    train(cfg)
+    with pytest.raises(ValueError, match="--resume"):
+        train(cfg)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_last_good_checkpoint(feature_corpus, tiny_clip_backbone,
+                                                                            tmp_path, monkeypatch):
+    manifest, cache = feature_corpus
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "n", steps=12)
+    from roboact.models import losses as L
+
+    real = L.loss_sim_eq11
+    calls = {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        v = real(*a, **k)
+        return v * float("nan") if calls["n"] > 5 else v
+
+    monkeypatch.setattr(L, "loss_sim_eq11", flaky)
+    with pytest.raises(TrainingDiverged, match=r"sim.*NaN/Inf.*step_00000004"):
+        train(cfg)
+    last = latest_checkpoint(tmp_path / "n")
+    w = load_file(str(last / "model.safetensors"))
+    assert all(torch.isfinite(v.float()).all() for v in w.values())
+
+
+def test_config_errors_name_the_field(feature_corpus, tiny_clip_backbone, tmp_path):
+    manifest, cache = feature_corpus
+    with pytest.raises(ConfigError, match="optim.lr"):
+        make_cfg(manifest, cache, tiny_clip_backbone, tmp_path, **{"optim.lr": -1})
+    with pytest.raises(ConfigError, match="optim.batchsize: unknown"):
+        make_cfg(manifest, cache, tiny_clip_backbone, tmp_path, **{"optim.batchsize": 3})
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "m", **{"model.embed_dimm": 3})
+    with pytest.raises(ConfigError, match="model.embed_dimm"):
+        train(cfg)
+
+
+def test_wrong_backbone_cache_is_refused(feature_corpus, tiny_clip_backbone, tmp_path):
+    manifest, cache = feature_corpus
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "w", **{"data.backbone": "lite0-minilm",
+                                                                          "data.backbone_path": None})
+    with pytest.raises(Exception, match="lite0-minilm"):
+        train(cfg)
+
+
+DDP_SCRIPT = r"""
+import json, sys, torch
+from roboact.train.config import load_train_config
+from roboact.train.loop import train
+cfg = load_train_config(None, json.loads(sys.argv[1]))
+train(cfg)
+"""
+
+
+def test_ddp_two_processes_match_single_process(feature_corpus, tiny_clip_backbone, tmp_path):
+    """2 CPU ranks x batch 4 must train the same weights as 1 process x batch 8 (dropout off): gathered
+    contrastive loss, averaged gradients and banks fed in rank order make them the same computation."""
+    manifest, cache = feature_corpus
+    model = dict(SMALL_MODEL, temporal_dropout=0.0)
+    base = [f"data.manifest={manifest}", f"data.cache={cache}", "data.backbone=hf-clip",
+            f"data.backbone_path={tiny_clip_backbone.path}", "optim.steps=6", "optim.warmup_steps=1",
+            "checkpoint_every=6", "eval_every=0", "progress=false", "tensorboard=false", f"model={json.dumps(model)}"]
+    single = train(load_train_config(None, base + [f"out={tmp_path / 's'}", "optim.batch_size=8"]))
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    args = json.dumps(base + [f"out={tmp_path / 'd'}", "optim.batch_size=4"])
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                           str(script), args], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = load_file(str(Path(single.final) / "model.safetensors"))
+    b = load_file(str(tmp_path / "d" / "final" / "model.safetensors"))
+    # Attention key biases get a gradient that is zero in exact arithmetic (softmax ignores a per-query
+    # constant); Adam turns their float noise into lr-sized steps, so compare them through the outputs.
+    key_bias = {k for k in a if k.endswith(("qkv.bias", "in_proj_bias"))}
+    for k in set(a) - key_bias:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5, rtol=1e-4), k
+    from roboact.data.features import FeatureCache
+
+    feats = FeatureCache(cache, "hf-clip").get_many(FeatureCache(cache, "hf-clip").clip_ids)
+    ea, eb = roboact.load(single.final), roboact.load(tmp_path / "d" / "final")
+    for k, v in ea.encode_video(feats).items():
+        assert torch.allclose(v, eb.encode_video(feats)[k], atol=1e-4, rtol=1e-4), k
