@@ -152,3 +152,13 @@ def test_config_validation_names_the_field(kw, field):
 def test_default_config_is_valid():
     cfg = RoboActConfig(actions=["open"], objects=["drawer"])
     assert cfg.fused_dim == 3 * cfg.embed_dim
+
+
+def test_meanpool_baseline_is_order_blind_and_needs_no_disentanglement():
+    m = RoboActCLIP(small_config(fusion="meanpool", disentangle=False)).eval()
+    frames, text, labels = make_batch(4, 8, m.cfg)
+    assert torch.allclose(m.encode_frames(frames).video, m.encode_frames(frames.flip(1)).video, atol=1e-6)
+    out = m(frames, text, labels)
+    assert set(out.losses) == {"clip", "total"}
+    with pytest.raises(ConfigError, match="fusion"):
+        small_config(fusion="meanpool")

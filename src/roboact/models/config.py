@@ -24,6 +24,9 @@ class RoboActConfig:
     # --- ablation switches (paper Table III) ---
     temporal: bool = True          # False = ablation 1: eq. 8 sees only [F1; Fn]
     disentangle: bool = True       # False = ablation 2: Fv itself is aligned with the text feature
+    # "meanpool" = the frozen-backbone baseline (the paper's "CLIP" row): Fv is a linear projection of the
+    # mean-pooled frame features, trained by the same contrastive loss; needs disentangle=False.
+    fusion: Literal["diff", "meanpool"] = "diff"
 
     # --- Temporal Diff-Transformer (eqs. 4-6) ---
     temporal_width: int = 256
@@ -84,6 +87,8 @@ class RoboActConfig:
                      "aux_hidden", "bank_update_every", "recomb_size", "max_rel_distance"):
             check(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name,
                   f"must be a positive integer, got {getattr(self, name)!r}")
+        check(self.fusion == "diff" or not self.disentangle, "fusion",
+              "the meanpool baseline aligns Fv directly: set disentangle=false")
         check(self.n_frames >= 2, "n_frames", f"needs at least 2 frames for a frame difference, got {self.n_frames}")
         check(self.temporal_width % self.temporal_heads == 0, "temporal_width",
               f"{self.temporal_width} is not divisible by temporal_heads={self.temporal_heads}")

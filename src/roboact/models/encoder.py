@@ -101,6 +101,12 @@ class RoboActEncoder(nn.Module):
         parts = self.heads.encode_text_features(feats.to(dev))
         return {k: _maybe_norm(v, normalize) for k, v in parts.items()}
 
+    def stream(self, n_frames: int | None = None):
+        """A streaming view for control: encodes one new frame per step (see models/streaming.py)."""
+        from roboact.models.streaming import StreamingEncoder
+
+        return StreamingEncoder(self, n_frames)
+
     def train(self, mode: bool = True) -> "RoboActEncoder":
         super().train(mode)
         if self._backbone is not None:

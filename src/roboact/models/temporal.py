@@ -76,18 +76,25 @@ class TemporalDiffTransformer(nn.Module):
 
 
 class VisualFusion(nn.Module):
-    """Eqs. 7-8: Fv = MLP([Tem; Fn - F1; F1; Fn]); ablation 1 (temporal=False) uses only [F1; Fn]."""
+    """Eqs. 7-8: Fv = MLP([Tem; Fn - F1; F1; Fn]); ablation 1 (temporal=False) uses only [F1; Fn];
+    the "meanpool" baseline is a linear projection of the mean frame feature (order-blind by design)."""
 
     def __init__(self, cfg: RoboActConfig):
         super().__init__()
-        self.temporal = TemporalDiffTransformer(cfg) if cfg.temporal else None
+        self.meanpool = cfg.fusion == "meanpool"
+        self.temporal = TemporalDiffTransformer(cfg) if cfg.temporal and not self.meanpool else None
         self.input_norm = nn.LayerNorm(cfg.image_dim) if cfg.input_norm else nn.Identity()
-        in_dim = (cfg.temporal_width + 3 * cfg.image_dim) if cfg.temporal else 2 * cfg.image_dim
+        if self.meanpool:
+            self.mlp = nn.Linear(cfg.image_dim, cfg.fused_dim)
+            return
+        in_dim = (cfg.temporal_width + 3 * cfg.image_dim) if self.temporal is not None else 2 * cfg.image_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, cfg.fusion_hidden), nn.GELU(), nn.Linear(cfg.fusion_hidden, cfg.fused_dim))
 
     def parts(self, frames: torch.Tensor) -> list[torch.Tensor]:
         """The concatenated parts of eq. 8, in order (used by eq. 9's "parts" attention mode too)."""
         f = self.input_norm(frames)                                  # (B, n, d)
+        if self.meanpool:
+            return [f.mean(dim=1)]                                   # (B, d)
         first, last = f[:, 0], f[:, -1]                              # (B, d)
         if self.temporal is None:
             return [first, last]

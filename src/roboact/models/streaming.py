@@ -1,0 +1,60 @@
+"""Streaming encoding for control: one new camera frame per step, one backbone call per step.
+
+A policy sees the clip "the last n frames up to now". Encoding that window from scratch costs n backbone
+calls per step; the frame features of the older n-1 frames are already known, so the stream keeps them
+in a ring and encodes only the newest frame. The heads (cheap) still run on the whole window, so the
+embedding is exactly that of the window encoded from scratch.
+
+Episode start: until n frames have been seen, the window is left-padded with copies of the first frame's
+features. Padded frame differences are exactly zero, which the Temporal Diff-Transformer reads as "no
+motion yet" (the same rule as `uniform_indices` for clips shorter than n).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class StreamingEncoder:
+    def __init__(self, encoder, n_frames: int | None = None):
+        self.encoder = encoder
+        self.n = int(n_frames or encoder.cfg.n_frames)
+        if self.n < 2:
+            raise ValueError(f"a streaming window needs at least 2 frames, got {self.n}")
+        self._window: torch.Tensor | None = None   # (B, n, d) frame features, oldest first
+
+    def reset(self) -> None:
+        """Forget the episode (call at every episode start)."""
+        self._window = None
+
+    @torch.no_grad()
+    def step(self, frame: np.ndarray | torch.Tensor, normalize: bool = False) -> dict[str, torch.Tensor]:
+        """Add the newest frame(s) — uint8 [H, W, 3] or a batch of environments [B, H, W, 3] — and return
+        the embedding of the current window: {subject, action, object, fused}, each [B, ...]."""
+        x = torch.as_tensor(np.asarray(frame)) if not isinstance(frame, torch.Tensor) else frame
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        feats = self.encoder.backbone.encode_images(x)                       # (B, d): the only backbone call
+        if self._window is None:
+            self._window = feats.unsqueeze(1).repeat(1, self.n, 1)            # (B, n, d) padded with frame 0
+        else:
+            if self._window.shape[0] != feats.shape[0]:
+                raise ValueError(f"stream holds {self._window.shape[0]} environments, got a batch of "
+                                 f"{feats.shape[0]} frames; call reset() between episodes")
+            self._window = torch.cat([self._window[:, 1:], feats.unsqueeze(1)], dim=1)
+        return self.encoder.encode_video(self._window, normalize=normalize)
+
+    @property
+    def window(self) -> torch.Tensor | None:
+        return self._window
+
+
+def window_from_scratch(encoder, frames: np.ndarray, n: int) -> torch.Tensor:
+    """Reference: the last n frames (left-padded with the first) encoded from scratch -> fused embedding.
+    Used by tests and the streaming benchmark to check the stream."""
+    frames = np.asarray(frames)
+    if len(frames) < n:
+        frames = np.concatenate([np.repeat(frames[:1], n - len(frames), axis=0), frames])
+    window = frames[-n:]
+    feats = encoder.backbone.encode_images(window).unsqueeze(0)             # (1, n, d): n backbone calls
+    return encoder.encode_video(feats)["fused"]
