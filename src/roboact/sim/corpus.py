@@ -64,10 +64,11 @@ class CorpusConfig:
         check(bool(str(self.out_dir).strip()), "out_dir", "must be a folder path")
         self.tasks = list(self.tasks) or list(ATOMIC_TASKS)
         bad = [t for t in self.tasks if t not in ATOMIC_TASKS]
-        check(not bad, "tasks", f"unknown task {bad[:1]}; labelled tasks: {', '.join(ATOMIC_TASKS)}")
+        check(not bad, "tasks", f"unknown task {bad[0] if bad else ''!r}; labelled tasks: {', '.join(ATOMIC_TASKS)}")
         check(len(set(self.tasks)) == len(self.tasks), "tasks", "lists a task twice")
         bad = [c for c in self.cameras if c not in CAMERAS]
-        check(bool(self.cameras) and not bad, "cameras", f"{bad[:1] or 'empty'}; valid cameras: {', '.join(CAMERAS)}")
+        what = f"unknown camera {bad[0]!r}" if bad else "no camera given"
+        check(bool(self.cameras) and not bad, "cameras", f"{what}; valid cameras: {', '.join(CAMERAS)}")
         check(len(set(self.cameras)) == len(self.cameras), "cameras", "lists a camera twice")
         check(self.episodes_per_task >= 1, "episodes_per_task", f"must be >= 1, got {self.episodes_per_task}")
         check(16 <= self.image_size <= 1024, "image_size", f"must be in [16, 1024], got {self.image_size}")
@@ -159,9 +160,7 @@ def _env_for(job: EpisodeJob):
 
     key = (job.task, job.cameras, job.image_size, job.max_steps + job.frames_after_success)
     if key not in _ENV_CACHE:
-        for env in _ENV_CACHE.values():
-            env.close()
-        _ENV_CACHE.clear()
+        close_envs()
         _ENV_CACHE[key] = MetaWorldEnv(job.task, job.cameras, job.image_size, max_steps=key[-1])
     return _ENV_CACHE[key]
 
@@ -187,8 +186,11 @@ def rollout(job: EpisodeJob) -> dict:
         obs = env.step(action)
         for c in job.cameras:
             frames[c].append(obs.rgb[c])
-        states.append(obs.state), proprio.append(obs.proprio), success.append(obs.success)
-        actions.append(action), rewards.append(obs.info["reward"])
+        states.append(obs.state)
+        proprio.append(obs.proprio)
+        success.append(obs.success)
+        actions.append(action)
+        rewards.append(obs.info["reward"])
         if success_frame is None and obs.success:
             success_frame = t + 1
     return {"frames": {c: np.stack(f) for c, f in frames.items()},       # camera -> uint8 [T, H, W, 3]
@@ -253,8 +255,7 @@ def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]
     bar = tqdm(total=len(jobs), desc="simulate metaworld", unit="ep", disable=not progress)
     if workers == 1 or len(jobs) <= 1:
         _init_worker()
-        stream = map(run_episode, jobs)
-        pool = None
+        stream, pool = map(run_episode, jobs), None
     else:
         pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
         stream = pool.imap_unordered(run_episode, jobs, chunksize=1)
@@ -264,23 +265,36 @@ def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]
             bar.update(1)
             bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
                             failed=sum(r["status"] != "success" for r in results))
+    except BaseException:  # Ctrl-C or a broken pool: stop the workers now; finished episodes are on disk
+        if pool is not None:
+            pool.terminate()
+        raise
     finally:
         bar.close()
         if pool is not None:
             pool.close()
             pool.join()
+        close_envs()
     return results
+
+
+def close_envs() -> None:
+    """Free this process's cached env (its GL context would otherwise be torn down noisily at exit)."""
+    for env in _ENV_CACHE.values():
+        env.close()
+    _ENV_CACHE.clear()
 
 
 def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
     """One manifest row per requested camera of a successful episode."""
-    from roboact.sim.metaworld import label_for
+    from roboact.sim.metaworld import instruction_for, label_for
 
     lab = label_for(job.task)
     return [ClipRecord(clip_id=f"metaworld_{job.task}_{job.name}_{cam}", path=meta["videos"][cam],
                        subject=_SUBJECT, action=lab.action, object=lab.object, task=job.task, camera=cam,
                        seed=job.episode_seed, num_frames=meta["num_frames"], fps=meta["fps"],
                        source=_SOURCE, embodiment=_EMBODIMENT, episode=meta["record"],
+                       instruction=instruction_for(job.task),
                        extra={"episode_index": job.index, "success_frame": meta["success_frame"],
                               "image_size": job.image_size})
             for cam in job.cameras]
@@ -292,6 +306,7 @@ def write_manifests(cfg: CorpusConfig, rows: list[ClipRecord]) -> dict:
     rows = assign_episode_splits(rows, cfg.val_fraction, cfg.test_fraction)
     check_no_episode_leakage(rows)
     write_manifest(out / "manifest.jsonl", rows)
+    (out / "manifest_compositional.jsonl").unlink(missing_ok=True)  # never leave one from an older run
     info: dict = {"manifest": "manifest.jsonl", "splits": split_counts(rows), "heldout_pairs": []}
     if cfg.heldout_pairs == 0 or not rows:
         return info

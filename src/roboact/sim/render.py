@@ -28,12 +28,31 @@ def fast_scene_flags(scene) -> None:
     scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
 
 
+def ensure_gl_backend() -> None:
+    """Use the backend MUJOCO_GL names even if mujoco was imported before it was set.
+
+    mujoco picks its GL context class once, at import; a simulator package imported before this module
+    (metaworld, robosuite) leaves it on GLFW, which cannot open a context without a display.
+    """
+    from mujoco import gl_context
+
+    backend = os.environ.get("MUJOCO_GL", "").lower()
+    if backend not in ("egl", "osmesa"):
+        return
+    import importlib
+
+    module = importlib.import_module(f"mujoco.{backend}")
+    if gl_context.GLContext is not module.GLContext:
+        gl_context.GLContext = module.GLContext
+
+
 class FastRenderer:
     """Renders named cameras of a (model, data) pair to uint8 RGB, with the fast settings applied."""
 
     def __init__(self, model, width: int = 128, height: int = 128):
         import mujoco
 
+        ensure_gl_backend()
         configure_model(model, width, height)
         self.model = model
         self.width, self.height = width, height
