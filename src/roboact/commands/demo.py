@@ -171,14 +171,16 @@ def write_demo_report(cfg: DemoConfig, out: Path, corpus: dict, reports: dict, t
              f"Command: `roboact demo --out {cfg.out} --episodes {cfg.episodes_per_task} --cameras "
              f"{','.join(cfg.cameras)} --steps {cfg.steps} --seed {cfg.seed}`", "",
              "Corpus: Meta-World scripted experts, one atomic action per clip "
-             f"({json.dumps(corpus.get('splits', {}))} clips by episode split; held-out pairs for the "
-             f"compositional test: {corpus.get('heldout_pairs')}). Every model is trained on the compositional "
-             "manifest's train split (the held-out pairs never appear), with the frozen "
-             f"`{cfg.backbone}` backbone.", ""]
+             f"({corpus.get('clips')} clips; compositional manifest splits "
+             f"{json.dumps(corpus.get('compositional_splits', {}))}; held-out (action, object) pairs: "
+             f"{', '.join('(' + ', '.join(p) + ')' for p in corpus.get('heldout_pairs', []))}). Every model is "
+             "trained on the compositional manifest's train split (held-out pairs never appear; `val` holds "
+             f"held-out episodes of seen pairs), with the frozen `{cfg.backbone}` backbone.", ""]
     for key, rep in reports.items():
         md = Path(out / "eval" / key / "report.md")
-        lines += [f"## {rep['title']}", "", _strip_title(md.read_text(encoding="utf-8")), ""]
-    lines += ["## Stage times (seconds)", "", "| stage | s |", "|---|---|"]
+        lines += [f"## {rep['title']}", "", _strip_title(md.read_text(encoding="utf-8"), f"eval/{key}/"), ""]
+    timings = _merge_timings(out / "timings.json", timings)
+    lines += ["## Stage times (seconds, 2-core CPU unless stated)", "", "| stage | s |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -187,8 +189,18 @@ def write_demo_report(cfg: DemoConfig, out: Path, corpus: dict, reports: dict, t
     return path
 
 
-def _strip_title(md: str) -> str:
+def _strip_title(md: str, prefix: str) -> str:
     """Drop a sub-report's top-level heading and demote its sections one level, with plot paths made
     relative to the demo report."""
-    keep = [ln for ln in md.splitlines() if not ln.startswith("# ")]
+    keep = [ln.replace("](plots/", f"]({prefix}plots/") for ln in md.splitlines() if not ln.startswith("# ")]
     return "\n".join(("#" + ln) if ln.startswith("##") else ln for ln in keep)
+
+
+def _merge_timings(path: Path, new: dict[str, float]) -> dict[str, float]:
+    """A stage skipped on a rerun (output reused) keeps the time measured when it ran."""
+    from roboact.utils.io import atomic_write_json, read_json
+
+    old = read_json(path) if path.is_file() else {}
+    merged = {k: (old[k] if v < 1.0 and k in old else v) for k, v in new.items()}
+    atomic_write_json(path, merged)
+    return merged

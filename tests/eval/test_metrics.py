@@ -1,0 +1,119 @@
+import math
+
+import pytest
+import torch
+
+from roboact.eval import metrics as M
+
+
+def test_perfect_similarity_with_duplicate_captions_scores_one_both_ways():
+    ids = torch.tensor([0, 0, 1, 1, 2, 2])
+    sims = torch.nn.functional.one_hot(ids, 3).float()        # each clip matches only its own caption
+    for k in (1, 5):
+        assert M.recall_video_to_text(sims, ids, k) == 1.0
+        assert M.recall_text_to_video(sims, ids, k) == 1.0
+
+
+def test_hand_computed_ranks():
+    sims = torch.tensor([[0.9, 0.1, 0.5],     # clip 0, caption 0: first
+                         [0.8, 0.3, 0.2],     # clip 1, caption 1: second (0.8 above it)
+                         [0.1, 0.7, 0.6]])    # clip 2, caption 2: second (0.7 above it)
+    ids = torch.tensor([0, 1, 2])
+    assert M.recall_video_to_text(sims, ids, 1) == pytest.approx(1 / 3)
+    assert M.recall_video_to_text(sims, ids, 2) == 1.0
+    # caption 0: clip 0 first; caption 1: clip 2 (0.7) beats clip 1 (0.3); caption 2: clip 2 (0.6) first
+    assert M.recall_text_to_video(sims, ids, 1) == pytest.approx(2 / 3)
+    assert M.recall_text_to_video(sims, ids, 2) == 1.0
+
+
+def test_duplicate_captions_best_positive_counts_and_unused_captions_are_skipped():
+    sims = torch.tensor([[0.2, 0.9, 0.0],     # clip 0 (caption 0): miss
+                         [0.8, 0.1, 0.0],     # clip 1 (caption 0): hit
+                         [0.3, 0.4, 0.0],     # clip 2 (caption 1): hit
+                         [0.6, 0.5, 0.0]])    # clip 3 (caption 1): miss
+    ids = torch.tensor([0, 0, 1, 1])          # caption 2 has no clip
+    assert M.recall_video_to_text(sims, ids, 1) == 0.5
+    # caption 0: best positive clip 1 (0.8), no negative above -> hit. caption 1: best positive clip 3 (0.5),
+    # negative clip 0 (0.9) above -> miss at 1, hit at 2. Caption 2 is not averaged in.
+    assert M.recall_text_to_video(sims, ids, 1) == 0.5
+    assert M.recall_text_to_video(sims, ids, 2) == 1.0
+
+
+def test_ties_count_against_the_model():
+    sims = torch.zeros(4, 3)
+    ids = torch.tensor([0, 1, 2, 0])
+    assert M.recall_video_to_text(sims, ids, 1) == 0.0
+    assert M.recall_text_to_video(sims, ids, 1) == 0.0
+    assert M.recall_video_to_text(sims, ids, 3) == 1.0   # rank 2 < 3
+
+
+def test_random_similarities_score_at_chance():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.arange(4000) % 10
+    sims = torch.rand(4000, 10, generator=g)
+    assert M.recall_video_to_text(sims, ids, 1) == pytest.approx(M.chance_video_to_text(10, 1), abs=0.02)
+    assert M.recall_video_to_text(sims, ids, 5) == pytest.approx(0.5, abs=0.03)
+
+
+def test_text_to_video_chance_formula_matches_simulation():
+    ids = torch.tensor([0, 1, 1, 2, 2, 2, 3, 3, 3, 3] * 2)   # 20 clips, 4 captions with 2..8 clips
+    g = torch.Generator().manual_seed(1)
+    for k in (1, 5):
+        sim = [M.recall_text_to_video(torch.rand(20, 4, generator=g), ids, k) for _ in range(2000)]
+        assert sum(sim) / len(sim) == pytest.approx(M.chance_text_to_video(ids, k), abs=0.02)
+    assert M.chance_text_to_video(torch.arange(7), 2) == pytest.approx(2 / 7)   # one clip per caption: k/N
+
+
+def test_shape_errors_name_the_problem():
+    with pytest.raises(ValueError, match="caption_ids must index"):
+        M.recall_video_to_text(torch.zeros(2, 2), torch.tensor([0, 2]), 1)
+    with pytest.raises(ValueError, match="shape"):
+        M.recall_text_to_video(torch.zeros(2, 2), torch.tensor([0, 1, 1]), 1)
+
+
+def test_factor_accuracy_hand_case():
+    protos = torch.eye(3)
+    feats = torch.tensor([[1.0, 0.1, 0.0], [0.0, 0.2, 3.0], [0.0, 1.0, 0.9], [0.9, 1.0, 0.0]])
+    labels = torch.tensor([0, 2, 1, 0])   # the last is predicted 1
+    assert M.factor_accuracy(feats, protos, labels) == 0.75
+
+
+def test_mean_abs_cos():
+    x = torch.randn(5, 8)
+    same = M.mean_abs_cos({"subject": x, "action": -x, "object": 2 * x})
+    assert same["mean"] == pytest.approx(1.0) and same["subject-action"] == pytest.approx(1.0)
+    e = torch.eye(3).repeat(4, 1)
+    orth = M.mean_abs_cos({"subject": e[:, [0, 1, 2]], "action": e[:, [1, 2, 0]], "object": e[:, [2, 0, 1]]})
+    assert orth["mean"] == 0.0
+
+
+def _probe_data(leaky: bool, n: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = torch.randn(n, 16, generator=g)
+    if leaky:
+        x[:, :3] += 3 * torch.nn.functional.one_hot(y, 3)
+    return x, y
+
+
+def test_leakage_probe_near_chance_on_independent_features_high_on_leaky_ones():
+    for leaky in (False, True):
+        xtr, ytr = _probe_data(leaky, 300, 0)
+        xev, yev = _probe_data(leaky, 300, 1)
+        p = M.leakage_probe(xtr, ytr, xev, yev)
+        assert p.n_train == 300 and p.n_eval == 300 and p.n_classes == 3
+        assert p.chance == pytest.approx(torch.bincount(yev).max().item() / 300)
+        if leaky:
+            assert p.accuracy > 0.9
+        else:
+            assert abs(p.accuracy - 1 / 3) < 0.1
+
+
+def test_leakage_probe_skips_a_single_class():
+    assert M.leakage_probe(torch.randn(4, 2), torch.zeros(4, dtype=torch.long), torch.randn(2, 2),
+                           torch.zeros(2, dtype=torch.long)) is None
+
+
+def test_empty_inputs_give_nan_not_a_crash():
+    assert math.isnan(M.recall_video_to_text(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 1))
+    assert math.isnan(M.factor_accuracy(torch.zeros(0, 2), torch.eye(2), torch.zeros(0, dtype=torch.long)))
