@@ -58,7 +58,8 @@ class ExtractResult:
     skipped: int         # clips already settled by an earlier run
     new_shards: int
     frames: int          # frames encoded by this run (all ranks)
-    seconds: float
+    seconds: float       # decode + encode + write time of the slowest rank (no backbone loading, no merge)
+    wall_seconds: float  # the whole call, backbone loading and index merge included
     complete: bool       # every manifest clip is now settled (kept or rejected)
 
     @property
@@ -185,23 +186,25 @@ def extract(cfg: ExtractConfig, backbone=None) -> ExtractResult:
     """
     t0 = time.perf_counter()
     di = dist.init()
+    records = read_manifest(cfg.manifest)  # a bad manifest fails before the backbone loads
     backbone = _load_backbone(cfg, backbone, di)
     identity = fc.cache_identity(backbone, cfg.n_frames)
     folder = fc.cache_dir(cfg.out_dir, backbone.name)
     _prepare_folder(folder, identity)
-    records = read_manifest(cfg.manifest)
     done = fc.done_clip_ids(folder)
     todo = [r for r in records if r.clip_id not in done]
     mine = [todo[i] for i in dist.shard_indices(len(todo))]
     dist.barrier()  # every rank has read the finished shards before anyone writes new ones
     writer = _ShardWriter(folder, di.rank, fc.identity_hash(identity), cfg.shard_size)
+    t_run = time.perf_counter()
     _run(cfg, backbone, writer, _clip_paths(cfg.manifest, mine))
-    totals = dist.all_gather_object((writer.kept, writer.rejected, writer.written, writer.frames))
+    t_run = time.perf_counter() - t_run
+    totals = dist.all_gather_object((writer.kept, writer.rejected, writer.written, writer.frames, t_run))
     dist.barrier()  # all shards of this run are on disk
     complete = _on_main(lambda: _merge(folder, cfg.manifest, records))
     kept, rejected, shards, frames = (sum(t[i] for t in totals) for i in range(4))
     res = ExtractResult(folder, kept, rejected, len(records) - len(todo), shards, frames,
-                        time.perf_counter() - t0, complete)
+                        max(t[4] for t in totals), time.perf_counter() - t0, complete)
     if di.is_main:
         log.info("extract: %d clips encoded, %d rejected, %d already cached, %d shards, %.1f frames/s -> %s",
                  kept, rejected, res.skipped, shards, res.frames_per_s, folder)

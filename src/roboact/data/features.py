@@ -52,7 +52,7 @@ def cache_identity(backbone, n_frames: int) -> dict:
 
     return {
         "format": FORMAT,
-        "backbone": backbone.spec(),
+        "backbone": _canonical_spec(backbone.spec()),
         "image_dim": int(backbone.image_dim),
         "n_frames": int(n_frames),
         "sampling": SAMPLING_RULE,
@@ -61,6 +61,14 @@ def cache_identity(backbone, n_frames: int) -> dict:
         "dtype": "float16",
         "roboact_version": __version__,
     }
+
+
+def _canonical_spec(spec: dict) -> dict:
+    # A weights folder named relatively in one run and absolutely in the next is the same backbone.
+    path = spec.get("path")
+    if isinstance(path, str) and Path(path).is_dir():
+        spec = {**spec, "path": str(Path(path).resolve())}
+    return spec
 
 
 def identity_hash(identity: dict) -> str:
