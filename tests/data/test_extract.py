@@ -172,3 +172,21 @@ def test_torchrun_two_ranks_split_clips_and_merge_one_index(manifest, clip_dir, 
     assert sorted(got.clip_ids) == sorted(GOOD) and len(got.rejections()) == len(BAD)
     for cid in GOOD:
         torch.testing.assert_close(got.get(cid), ref.get(cid), atol=2e-3, rtol=2e-3)
+
+
+def test_frame_range_limits_sampling_and_bad_ranges_are_rejected(tmp_path):
+    """Curated human clips carry extra.frame_range = [start, stop): sampling stays inside it."""
+    import numpy as np
+
+    from roboact.data.extract import ClipFrames
+    from roboact.data.video import write_mp4
+
+    frames = np.zeros((30, 32, 32, 3), np.uint8)
+    frames[:, :, :, 0] = np.arange(30, dtype=np.uint8)[:, None, None] * 8   # frame index in the red channel
+    path = tmp_path / "v.mp4"
+    write_mp4(path, frames, fps=10, crf=0)
+    ds = ClipFrames([("a", str(path), [10, 20]), ("b", str(path), [25, 5]), ("c", str(path), None)], n=4)
+    a, b, c = ds[0], ds[1], ds[2]
+    assert a["error"] is None and a["indices"].tolist() == [10, 13, 16, 19]
+    assert b["error"] is not None and "frame_range" in b["error"]
+    assert c["indices"].tolist() == [0, 10, 19, 29]

@@ -60,6 +60,8 @@ def register(sub) -> None:
     p.add_argument("--tasks", default="", help="comma-separated Meta-World tasks (default: all)")
     p.add_argument("--cameras", default="corner")
     p.add_argument("--steps", type=int, default=400, help="training steps per model")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default=",".join(VARIANTS))
@@ -69,7 +71,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     cfg = DemoConfig(out=args.out, episodes_per_task=args.episodes, cameras=_csv(args.cameras),
-                     tasks=_csv(args.tasks), steps=args.steps, workers=args.workers, seed=args.seed,
+                     tasks=_csv(args.tasks), steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                     workers=args.workers, seed=args.seed,
                      variants=_csv(args.variants), progress=not args.no_progress)
     report = run_demo(cfg)
     print(f"\nreport: {report}")
@@ -169,7 +172,8 @@ def write_demo_report(cfg: DemoConfig, out: Path, corpus: dict, reports: dict, t
 
     lines = ["# roboact demo report", "",
              f"Command: `roboact demo --out {cfg.out} --episodes {cfg.episodes_per_task} --cameras "
-             f"{','.join(cfg.cameras)} --steps {cfg.steps} --seed {cfg.seed}`", "",
+             f"{','.join(cfg.cameras)} --steps {cfg.steps} --batch-size {cfg.batch_size} --lr {cfg.lr} "
+             f"--seed {cfg.seed}`", "",
              "Corpus: Meta-World scripted experts, one atomic action per clip "
              f"({corpus.get('clips')} clips; compositional manifest splits "
              f"{json.dumps(corpus.get('compositional_splits', {}))}; held-out (action, object) pairs: "

@@ -69,17 +69,26 @@ class ExtractResult:
 
 # --- decoding (runs in DataLoader workers) ----------------------------------------------------------
 
-def decode_clip(path: str, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+def decode_clip(path: str, n: int, frame_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(frames uint8 [n, H, W, 3], sampled indices int64 [n], decoded length) for one video.
 
     Counts frames by demuxing, then decodes only up to the last wanted frame and keeps only the wanted
-    ones, so memory stays at n frames whatever the video length. Raises VideoError / BackboneError.
+    ones, so memory stays at n frames whatever the video length. `frame_range` = [start, stop) limits
+    sampling to a window of the video (curated human clips trimmed by their start/end times).
+    Raises VideoError / BackboneError.
     """
     from roboact.backbones.base import check_frames
-    from roboact.data.video import count_frames, read_frames, uniform_indices
+    from roboact.data.video import VideoError, count_frames, read_frames, uniform_indices
 
     total, _ = count_frames(path)
-    idx = uniform_indices(total, n)
+    if frame_range is not None and not (isinstance(frame_range, (list, tuple)) and len(frame_range) == 2
+                                        and all(isinstance(x, int) for x in frame_range)
+                                        and 0 <= frame_range[0] < frame_range[1]):
+        raise VideoError(f"{path}: extra.frame_range must be [start, stop) with 0 <= start < stop, got {frame_range!r}")
+    start, stop = (0, total) if frame_range is None else (int(frame_range[0]), min(int(frame_range[1]), total))
+    if stop - start < 1:
+        raise VideoError(f"{path}: frame_range {list(frame_range)} holds no frame of the {total} decoded")
+    idx = start + uniform_indices(stop - start, n)
     frames = check_frames(read_frames(path, idx))                         # (n, H, W, 3) uint8
     return frames, torch.from_numpy(idx), total
 
@@ -87,17 +96,17 @@ def decode_clip(path: str, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
 class ClipFrames(Dataset):
     """Decoded, sampled frames of each clip; a clip that cannot be used comes back with its reason."""
 
-    def __init__(self, clips: list[tuple[str, str]], n: int):
-        self.clips, self.n = clips, n
+    def __init__(self, clips: list[tuple], n: int):
+        self.clips, self.n = clips, n  # (clip_id, path[, frame_range])
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, i: int) -> dict:
-        clip_id, path = self.clips[i]
+        clip_id, path, *rest = self.clips[i]
         item = {"clip_id": clip_id, "path": path, "frames": None, "indices": None, "num_frames": 0, "error": None}
         try:
-            item["frames"], item["indices"], item["num_frames"] = decode_clip(path, self.n)
+            item["frames"], item["indices"], item["num_frames"] = decode_clip(path, self.n, rest[0] if rest else None)
         except Exception as e:  # VideoError, BackboneError, or anything a broken file triggers in PyAV
             item["error"] = str(e) if isinstance(e, ValueError) else f"{path}: {type(e).__name__}: {e}"
         return item
@@ -255,8 +264,14 @@ def _merge(folder: Path, manifest: str, records: list[ClipRecord]) -> bool:
     return {r.clip_id for r in records} <= fc.done_clip_ids(folder)
 
 
-def _clip_paths(manifest: str, records: list[ClipRecord]) -> list[tuple[str, str]]:
-    return [(r.clip_id, str(resolve(manifest, r.path))) for r in records]
+def _clip_paths(manifest: str, records: list[ClipRecord]) -> list[tuple]:
+    """(clip id, video path, frame range or None); curated clips may carry extra["frame_range"] = [start, stop)."""
+    return [(r.clip_id, str(resolve(manifest, r.path)), _frame_range(r)) for r in records]
+
+
+def _frame_range(r: ClipRecord):
+    """Passed through unchecked: a malformed range is rejected per clip in decode_clip, not fatal to the run."""
+    return r.extra.get("frame_range") if isinstance(r.extra, dict) else None
 
 
 def _run(cfg: ExtractConfig, backbone, writer: _ShardWriter, clips: list[tuple[str, str]]) -> None:
