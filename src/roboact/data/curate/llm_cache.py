@@ -23,6 +23,20 @@ class CacheError(RuntimeError):
     """The cache file exists but is not a usable SQLite database; names the file."""
 
 
+def open_sqlite(path: Path, schema: str, error: type[Exception]) -> sqlite3.Connection:
+    """One WAL-mode connection shared by threads (callers serialise with a lock); a file that is not a
+    usable database raises `error` naming it, instead of being overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(schema)
+        conn.commit()
+        return conn
+    except sqlite3.DatabaseError as e:
+        raise error(f"{path}: not a usable SQLite cache ({e}); move it away to start afresh") from None
+
+
 def cache_key(model: str, prompt_template: str, instruction: str) -> str:
     blob = json.dumps([model, prompt_template, instruction], ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -33,15 +47,8 @@ class LLMCache:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(_SCHEMA)
-            self._conn.commit()
-        except sqlite3.DatabaseError as e:
-            raise CacheError(f"{self.path}: not a usable SQLite cache ({e}); move it away to start afresh") from None
+        self._conn = open_sqlite(self.path, _SCHEMA, CacheError)
 
     def get(self, key: str) -> str | None:
         """The stored raw answer for `key`, or None."""

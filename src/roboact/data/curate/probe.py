@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roboact.data.video import VideoError, count_frames
+from roboact.data.curate.llm_cache import open_sqlite
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS probe (
     path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -28,15 +29,8 @@ class VideoInfo:
 class ProbeCache:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(_SCHEMA)
-            self._conn.commit()
-        except sqlite3.DatabaseError as e:
-            raise RuntimeError(f"{self.path}: not a usable SQLite cache ({e}); move it away to start afresh") from None
+        self._conn = open_sqlite(self.path, _SCHEMA, RuntimeError)
 
     def probe(self, video: Path) -> VideoInfo:
         """(frames, fps) of `video`; raises VideoError for a missing/empty/truncated/zero-frame file."""
