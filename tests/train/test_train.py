@@ -146,3 +146,14 @@ def test_ddp_two_processes_match_single_process(feature_corpus, tiny_clip_backbo
     ea, eb = roboact.load(single.final), roboact.load(tmp_path / "d" / "final")
     for k, v in ea.encode_video(feats).items():
         assert torch.allclose(v, eb.encode_video(feats)[k], atol=1e-4, rtol=1e-4), k
+
+
+def test_resumed_run_forgets_metrics_logged_after_its_checkpoint(tmp_path):
+    from roboact.train.loop import truncate_metrics
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "train/clip": 1.0}) + "\n" for s in (2, 4, 6, 8)))
+    truncate_metrics(log, 4)
+    assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [2, 4]
+    truncate_metrics(log, 0)
+    assert log.read_text() == ""

@@ -245,6 +245,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None)
             raise ValueError(f"{run_dir} already holds checkpoints: pass --resume to continue, or pick a new --out")
         if dist.is_main():
             atomic_write_json(run_dir / "train_config.json", cfg.to_dict())
+            truncate_metrics(run_dir / "metrics.jsonl", trainer.step_num)
         losses = _run_steps(trainer, cfg, run_dir, stop_after)
         final = run_dir / "final"
         if trainer.step_num >= cfg.optim.steps and dist.is_main():
@@ -284,6 +285,18 @@ def _run_steps(trainer: Trainer, cfg: TrainConfig, run_dir: Path, stop_after: in
         if logger:
             logger.close()
     return losses
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop logged lines past `step`: a fresh run starts an empty log, a resumed one forgets what the
+    interrupted run logged after its last checkpoint (those steps are about to be redone)."""
+    if not path.is_file():
+        return
+    from roboact.utils.io import atomic_write_text
+
+    keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+            if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
 class MetricLogger:
