@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "roboact.train.cli",
     "eval": "roboact.eval.cli",
     "demo": "roboact.commands.demo",
+    "policy": "roboact.policy.cli",
 }
 
 

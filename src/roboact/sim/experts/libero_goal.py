@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from roboact.sim.experts.controller import CLOSE, DOWN, OPEN, Phase, Scene, WaypointController, rot_x
+from roboact.sim.experts.controller import CLOSE, DOWN, OPEN, Phase, Scene, WaypointController, rot_x, rot_z
 
 # Contact geoms, joints and sites of LIBERO-Goal's kitchen scene.
 DRAWER_HANDLE = "wooden_cabinet_1_g29"          # middle drawer's handle bar (box along x)
@@ -96,7 +96,7 @@ class TurnOnStove(LiberoExpert):
     """
 
     task = "turn_on_the_stove"
-    reach, lead, z_push = 0.04, 0.3, 0.935
+    reach, lead, z_push = 0.04, 0.3, 0.925
 
     def plan(self, scene: Scene) -> list[Phase]:
         lever = scene.geom_pos(KNOB_LEVER)
@@ -122,11 +122,12 @@ class PushPlateToStoveFront(LiberoExpert):
 
     The task says "push", but a push jams: the cream cheese sits between plate and goal in every initial
     state and the plate's rim slopes about 20 deg. Demonstrations made by this expert are carries.
-    The hand is tilted 35 deg so it stays clear of the bottom drawer's handle.
+    The fingers close along world x (so tilting about x keeps both at the same height) and the hand is
+    tilted 35 deg toward the plate so it stays clear of the bottom drawer's handle.
     """
 
     task = "push_the_plate_to_the_front_of_the_stove"
-    orientation = rot_x(-35.0) @ DOWN
+    orientation = rot_x(-35.0) @ rot_z(90.0) @ DOWN
     lift = 0.04
 
     def plan(self, scene: Scene) -> list[Phase]:

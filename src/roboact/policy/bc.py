@@ -1,0 +1,109 @@
+"""The behaviour-cloning policy of the R3M / MPI Franka-Kitchen harness, on top of any frozen encoder.
+
+    BatchNorm1d([embedding; proprio]) -> Linear 256 -> ReLU -> Linear 256 -> ReLU -> Linear A
+    action = output * action_std + action_mean;  loss = MSE(action, expert action)
+
+As in R3M's `FCNetworkWithBatchNorm` the BatchNorm sits on the policy input, which is the embedding with
+the proprioception concatenated; BatchNorm1d is per feature, so this is a BatchNorm on the embedding and one
+on the proprioception. As in their BC (`set_transforms=True`), the output is rescaled by the demo actions'
+mean and standard deviation and the MSE is taken in action units. The policy is a plain module; the
+training loop (train.py) owns the optimizer. Saved as safetensors + JSON, nothing pickled.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from roboact.policy.suites import PolicyError
+from roboact.utils.io import atomic_path, atomic_write_json, read_json
+from roboact.utils.config import check, from_dict
+
+
+@dataclass
+class BCConfig:
+    embed_dim: int
+    proprio_dim: int
+    action_dim: int
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "action_dim"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and v >= 1, name, f"must be a positive integer, got {v!r}")
+        check(isinstance(self.proprio_dim, int) and self.proprio_dim >= 0, "proprio_dim",
+              f"must be an integer >= 0, got {self.proprio_dim!r}")
+        check(bool(self.hidden) and all(isinstance(h, int) and h >= 1 for h in self.hidden), "hidden",
+              f"must be a non-empty list of positive widths, got {self.hidden!r}")
+
+
+class BCPolicy(nn.Module):
+    def __init__(self, cfg: BCConfig):
+        super().__init__()
+        self.cfg = cfg
+        width = cfg.embed_dim + cfg.proprio_dim
+        self.input_norm = nn.BatchNorm1d(width)
+        layers: list[nn.Module] = []
+        for h in cfg.hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, cfg.action_dim))
+        self.mlp = nn.Sequential(*layers)
+        self.register_buffer("action_mean", torch.zeros(cfg.action_dim))
+        self.register_buffer("action_std", torch.ones(cfg.action_dim))
+
+    def set_action_stats(self, actions: torch.Tensor) -> None:
+        """Output scaling from the demonstrations (a constant action dimension keeps scale 1)."""
+        std = actions.float().std(dim=0, unbiased=False)
+        self.action_mean.copy_(actions.float().mean(dim=0))
+        self.action_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def forward(self, emb: torch.Tensor, proprio: torch.Tensor,
+                target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """emb (B, E), proprio (B, P) -> (actions (B, A), MSE loss against target or None)."""
+        if emb.ndim != 2 or emb.shape[1] != self.cfg.embed_dim:
+            raise ValueError(f"embedding must be (B, {self.cfg.embed_dim}), got {tuple(emb.shape)}")
+        if proprio.shape != (emb.shape[0], self.cfg.proprio_dim):
+            raise ValueError(f"proprio must be ({emb.shape[0]}, {self.cfg.proprio_dim}), got {tuple(proprio.shape)}")
+        x = self.input_norm(torch.cat([emb, proprio], dim=-1))                  # (B, E + P)
+        act = self.mlp(x) * self.action_std + self.action_mean                  # (B, A)
+        loss = F.mse_loss(act, target) if target is not None else None
+        return act, loss
+
+    @torch.no_grad()
+    def act(self, emb: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """One control step in eval mode: (1, E), (1, P) -> (A,)."""
+        return self(emb, proprio)[0][0]
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with atomic_path(folder / "policy.safetensors") as tmp:
+            save_file(state, str(tmp))
+        atomic_write_json(folder / "policy.json", {"format": "roboact-bc/1", "config": dataclasses.asdict(self.cfg),
+                                                   **(extra or {})})
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> "BCPolicy":
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        meta = read_json(folder / "policy.json")
+        if not isinstance(meta, dict) or meta.get("format") != "roboact-bc/1":
+            raise PolicyError(f"{folder / 'policy.json'}: not a roboact BC policy")
+        policy = cls(from_dict(BCConfig, meta["config"], where="config"))
+        try:
+            state = load_file(str(folder / "policy.safetensors"))
+            policy.load_state_dict(state, strict=True)
+        except Exception as e:  # missing, truncated or mismatched weights
+            raise PolicyError(f"{folder / 'policy.safetensors'}: cannot load policy weights: {e}") from None
+        return policy.eval()

@@ -1,0 +1,401 @@
+"""The policy benchmark: rows (frozen encoders) x tasks x seeds of behaviour cloning, then Tables II and III.
+
+    run_benchmark(BenchmarkConfig(suite="metaworld", mode="full", rows=[...]))
+
+Order of work, each step failing loudly before the next costs anything:
+1. tasks resolved (unknown task: error), demo files opened and checked (missing, truncated, too few demos,
+   seeds that collide with evaluation scenes: error), optionally generated first (`make_demos`);
+2. rows built: checkpoints checked against the requested backbone (error), baselines without weights
+   kept as "not run: ..." rows;
+3. the scripted experts rolled out from the very initial states the policies will face; any task below
+   `min_expert_success` stops the run with the numbers — a broken simulator install never becomes a 0% row;
+4. demo features computed once into the cache; cells (row, task, seed) trained and evaluated, each written
+   atomically as soon as it finishes, so a rerun skips finished cells (the key includes every setting that
+   changes the result, so changed settings never reuse stale cells);
+5. tables (markdown + JSON), bar chart, rollout videos.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from roboact.policy.encoders import EncoderSettings, EncoderUnavailable, RowSpec, build_encoder, set_threads
+from roboact.policy.suites import BenchSuite, PolicyError, get_bench_suite
+from roboact.policy.train import BCTrainConfig
+from roboact.utils.config import check
+
+log = logging.getLogger(__name__)
+
+
+def preset(mode: str, suite: str) -> dict:
+    """Defaults of a mode. smoke: one task, 2 demos, 2 short rollouts (CI, < 2 min on 2 cores);
+    full: the paper's protocol (4 tasks, 50 demos, 200-step cap) with >= 3 seeds x >= 20 rollouts."""
+    s = get_bench_suite(suite)
+    if mode == "smoke":
+        return dict(tasks=[s.smoke_task], num_demos=2, seeds=1, rollouts=2, max_steps=s.smoke_max_steps,
+                    train=BCTrainConfig(steps=60, eval_every=60), videos=1)
+    if mode in ("full", "custom"):
+        return dict(tasks=list(s.tasks), num_demos=50, seeds=3, rollouts=20, max_steps=200,
+                    train=BCTrainConfig(steps=20000, eval_every=5000), videos=2)
+    raise PolicyError(f"mode must be smoke, full or custom, got {mode!r}")
+
+
+@dataclass
+class BenchmarkConfig:
+    suite: str = "metaworld"
+    mode: Literal["smoke", "full", "custom"] = "full"   # custom: full's defaults, without its minimums
+    tasks: list[str] = field(default_factory=list)
+    rows: list[RowSpec] = field(default_factory=list)
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    demos_dir: str = "data/demos"
+    make_demos: bool = False           # generate missing demos with the scripted experts first
+    num_demos: int = 50
+    seeds: int = 3
+    rollouts: int = 20                 # per task, per seed, per evaluation
+    max_steps: int = 200
+    image_size: int = 128
+    train: BCTrainConfig = field(default_factory=BCTrainConfig)
+    min_expert_success: float = 0.8
+    videos: int = 2                    # rollout videos per row and task (seed 0's final evaluation)
+    workers: int = 1                   # processes running cells in parallel
+    threads: int = 1                   # torch threads per process (0: torch's default). One is fastest on a
+                                       # shared CPU: oversubscribed OpenMP threads make lite0 10x slower
+    out: str = "runs/policy"
+    cache_dir: str = "runs/policy/cache"
+    command: str = ""
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        suite = get_bench_suite(self.suite)
+        check(self.mode in ("smoke", "full", "custom"), "mode", f"must be smoke, full or custom, got {self.mode!r}")
+        check(bool(self.tasks), "tasks", "at least one task")
+        check(self.num_demos >= 1, "num_demos", f"must be >= 1, got {self.num_demos}")
+        check(self.seeds >= 1, "seeds", f"must be >= 1, got {self.seeds}")
+        check(self.rollouts >= 1, "rollouts", f"must be >= 1, got {self.rollouts}")
+        check(suite.max_init_states is None or self.rollouts <= suite.max_init_states, "rollouts",
+              f"{self.suite} has {suite.max_init_states} fixed initial states per task")
+        check(1 <= self.max_steps <= 1000, "max_steps", f"must be in [1, 1000], got {self.max_steps}")
+        check(0.0 <= self.min_expert_success <= 1.0, "min_expert_success", "must be in [0, 1]")
+        check(self.videos >= 0 and self.workers >= 1 and self.threads >= 0, "videos/workers/threads",
+              "videos >= 0, workers >= 1, threads >= 0")
+        if self.mode == "full":
+            check(self.seeds >= 3, "seeds", f"full mode needs >= 3 seeds, got {self.seeds} (use --mode custom)")
+            check(self.rollouts >= 20, "rollouts", f"full mode needs >= 20 rollouts, got {self.rollouts} "
+                                                   "(use --mode custom)")
+        names = [r.name for r in self.rows]
+        dup = sorted({n for n in names if names.count(n) > 1} | {r.slug for r in self.rows
+                                                                 if [x.slug for x in self.rows].count(r.slug) > 1})
+        check(not dup, "rows", f"row names must be distinct (after slugging): {dup}")
+
+
+# --- step 1: tasks and demos -----------------------------------------------------------------------------
+def ensure_demos(cfg: BenchmarkConfig, suite: BenchSuite, tasks: list[str]) -> None:
+    """Generate demos for tasks whose file is missing or short (the scripted experts; resumable)."""
+    from roboact.policy.data import demo_path
+    from roboact.sim.demo_gen import DemosConfig, generate_demos
+    from roboact.sim.demos import DemoFile
+
+    def short(t: str) -> bool:
+        p = demo_path(cfg.demos_dir, suite.name, t)
+        return not p.is_file() or len(DemoFile(p)) < cfg.num_demos
+
+    todo = [t for t in tasks if short(t)]
+    if todo:
+        log.info("generating %d demos for %s", cfg.num_demos, ", ".join(todo))
+        res = generate_demos(DemosConfig(suite=suite.name, tasks=todo, num_demos=cfg.num_demos,
+                                         output_dir=cfg.demos_dir, workers=min(cfg.workers, 4),
+                                         image_size=cfg.image_size, cameras=[suite.camera]))
+        bad = [s.task for s in res if not s.complete]
+        if bad:
+            raise PolicyError(f"the scripted experts could not make {cfg.num_demos} demos for {bad}; see "
+                              f"attempts.jsonl under {cfg.demos_dir}/{suite.name}/")
+
+
+# --- step 2: rows ---------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    spec: RowSpec
+    role: str
+    status: str
+    pretraining: dict
+    encoder: object | None = None
+
+
+def prepare_rows(cfg: BenchmarkConfig, tasks: list[str]) -> list[Row]:
+    from roboact.policy.corpus import pretraining_info
+    from roboact.policy.encoders import check_checkpoint
+    from roboact.policy.report import role_of
+
+    rows = []
+    for spec in cfg.rows:
+        model_cfg = check_checkpoint(spec.path, cfg.encoder) if spec.kind == "roboact" else None
+        try:
+            enc, status = build_encoder(spec, cfg.encoder), "ok"
+        except EncoderUnavailable as e:
+            enc, status = None, e.status
+        info = pretraining_info(spec.kind, spec.path, tasks, cfg.encoder.backbone)
+        rows.append(Row(spec, role_of(spec.kind, model_cfg), status, info, enc))
+        log.info("row %-40s %s", spec.name, status)
+    if not any(r.status == "ok" for r in rows):
+        raise PolicyError("no row can run: give at least one encoder (the frozen backbone row or --model)")
+    return rows
+
+
+# --- step 3: the experts ----------------------------------------------------------------------------------
+_RUNNERS: dict[tuple, object] = {}
+
+
+def runner_for(suite: str, task: str, rollouts: int, max_steps: int, image_size: int):
+    """One runner (one env) per task per process, reused by the expert check and every cell."""
+    from roboact.policy.runner import EnvRunner, RunnerConfig
+
+    key = (suite, task, rollouts, max_steps, image_size)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = EnvRunner(RunnerConfig(suite, task, rollouts, max_steps, image_size))
+    return _RUNNERS[key]
+
+
+def close_runners() -> None:
+    for r in _RUNNERS.values():
+        r.close()
+    _RUNNERS.clear()
+
+
+def expert_check(cfg: BenchmarkConfig, tasks: list[str], out: Path) -> dict:
+    """Roll the scripted experts out from the benchmark's initial states; error if any task is too low.
+    A passing result is kept in expert_check.json and reused by a rerun with the same settings."""
+    from roboact.policy.runner import ExpertAgent
+    from roboact.utils.io import atomic_write_json, read_json
+
+    path = out / "expert_check.json"
+    old = read_json(path).get("tasks", {}) if path.is_file() else {}
+    results = {}
+    for t in tasks:
+        key = [cfg.suite, t, cfg.rollouts, cfg.max_steps, cfg.image_size]
+        if old.get(t, {}).get("key") == key and old[t]["success_rate"] >= cfg.min_expert_success:
+            results[t] = old[t]
+            continue
+        runner = runner_for(cfg.suite, t, cfg.rollouts, cfg.max_steps, cfg.image_size)
+        res = runner.run(ExpertAgent(cfg.suite, t), record=min(cfg.videos, 1), video_dir=out / "videos" / "expert" / t)
+        results[t] = {"key": key, **{k: res[k] for k in ("success_rate", "successes", "episodes", "videos",
+                                                        "env_ms_per_step")},
+                      "failed": [e["index"] for e in res["per_episode"] if not e["success"]]}
+        log.info("expert %s: %d/%d", t, res["successes"], res["episodes"])
+    atomic_write_json(path, {"min_expert_success": cfg.min_expert_success, "tasks": results})
+    low = {t: r for t, r in results.items() if r["success_rate"] < cfg.min_expert_success}
+    if low:
+        detail = "; ".join(f"{t}: {r['successes']}/{r['episodes']} (failed rollouts {r['failed'][:10]})"
+                           for t, r in low.items())
+        raise PolicyError(f"scripted experts succeed below {cfg.min_expert_success:.0%} on the evaluation initial "
+                          f"states ({detail}) within {cfg.max_steps} steps: the simulator install is broken or "
+                          f"the cap is too short; no table is written (details: {path})")
+    return results
+
+
+# --- step 4: cells ------------------------------------------------------------------------------------------
+@dataclass
+class CellJob:
+    """One (row, task, seed): plain data, so a worker process can run it."""
+
+    spec: RowSpec
+    encoder: EncoderSettings
+    suite: str
+    task: str
+    seed: int
+    source: object                     # data.DemoSource
+    cache_dir: str
+    train: BCTrainConfig
+    rollouts: int
+    max_steps: int
+    image_size: int
+    folder: str                        # where result.json and the policy go
+    record: int                        # videos to record at the final evaluation
+    video_dir: str
+
+
+def cell_key(identity: dict, job: CellJob) -> str:
+    """Hash of everything that changes a cell's result."""
+    from roboact import __version__
+
+    blob = {"encoder": identity, "suite": job.suite, "task": job.task, "seed": job.seed,
+            "demo": job.source.sha256, "demos": job.source.keys, "train": asdict(job.train),
+            "rollouts": job.rollouts, "max_steps": job.max_steps, "image_size": job.image_size, "v": __version__}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+_ENCODERS: dict[str, object] = {}
+
+
+def _encoder(spec: RowSpec, settings: EncoderSettings):
+    key = json.dumps([asdict(spec), asdict(settings)], sort_keys=True)
+    if key not in _ENCODERS:
+        _ENCODERS[key] = build_encoder(spec, settings)
+    return _ENCODERS[key]
+
+
+def run_cell(job: CellJob) -> dict:
+    """Train and evaluate one policy; write its weights, then result.json (which marks the cell done)."""
+    from roboact.policy.data import FeatureCache, load_demo_set
+    from roboact.policy.train import train_bc
+    from roboact.utils.io import atomic_write_json
+
+    suite = get_bench_suite(job.suite)
+    enc = _encoder(job.spec, job.encoder)
+    data = load_demo_set(enc, job.source, suite, FeatureCache(job.cache_dir))
+    runner = runner_for(job.suite, job.task, job.rollouts, job.max_steps, job.image_size)
+    train_cfg = dataclasses.replace(job.train, seed=job.seed)
+    res = train_bc(data, enc, runner, train_cfg, record=job.record, video_dir=job.video_dir)
+    folder = Path(job.folder)
+    res.policy.save_pretrained(folder, extra={"row": job.spec.name, "task": job.task, "seed": job.seed})
+    fe = res.final_eval
+    out = {"row": job.spec.name, "task": job.task, "seed": job.seed, "best": res.best, "best_step": res.best_step,
+           "final": res.final, "curve": res.curve, "demo_steps": len(data), "train_seconds": res.train_seconds,
+           "eval_seconds": res.eval_seconds, "agent_ms_per_step": fe["agent_ms_per_step"],
+           "env_ms_per_step": fe["env_ms_per_step"], "videos": fe["videos"],
+           "final_episodes": fe["per_episode"]}
+    atomic_write_json(folder / "result.json", out)
+    return out
+
+
+def _worker_init(threads: int) -> None:
+    set_threads(threads)
+
+
+def run_cells(cfg: BenchmarkConfig, jobs: list[CellJob]) -> None:
+    """Run jobs in-process (workers=1) or in a spawn pool; a failing cell stops the run with its error
+    (finished cells are kept on disk)."""
+    from tqdm import tqdm
+
+    if not jobs:
+        return
+    bar = tqdm(total=len(jobs), unit="cell", disable=not cfg.progress, dynamic_ncols=True)
+    try:
+        if cfg.workers == 1:
+            for job in jobs:
+                r = run_cell(job)
+                bar.update(1)
+                bar.set_postfix_str(f"{job.spec.slug[:16]} {job.task[:16]} s{job.seed}: best {r['best']:.2f}")
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)  # 0: share the cores
+        pool = ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                   initargs=(threads,))
+        try:
+            for fut in as_completed([pool.submit(run_cell, j) for j in jobs]):
+                fut.result()  # a failed cell raises here; the others' finished results are on disk
+                bar.update(1)
+        finally:
+            pool.shutdown(cancel_futures=True)
+    finally:
+        bar.close()
+
+
+# --- the whole run --------------------------------------------------------------------------------------------
+def run_benchmark(cfg: BenchmarkConfig) -> dict:
+    """The whole benchmark (see the module docstring); returns the report that report.json holds."""
+    import torch
+
+    threads = torch.get_num_threads()
+    set_threads(cfg.threads)
+    try:
+        return _run(cfg)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process as it found it
+
+
+def _require_sim() -> None:
+    import importlib.util
+
+    missing = [m for m in ("h5py", "mujoco") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise PolicyError(f"roboact policy needs the simulators ({', '.join(missing)} not installed); "
+                          "pip install 'roboact[sim]'")
+
+
+def _run(cfg: BenchmarkConfig) -> dict:
+    from roboact.policy.data import FeatureCache, encode_demos, open_demos
+    from roboact.utils.io import atomic_write_json
+
+    t0 = time.perf_counter()
+    _require_sim()
+    suite = get_bench_suite(cfg.suite)
+    tasks = [suite.canonical(t) for t in cfg.tasks]
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", asdict(cfg))
+    if cfg.make_demos:
+        ensure_demos(cfg, suite, tasks)
+    sources = {t: open_demos(suite, t, cfg.demos_dir, cfg.num_demos, cfg.rollouts) for t in tasks}
+    rows = prepare_rows(cfg, tasks)
+    try:
+        expert = expert_check(cfg, tasks, out)
+        cache = FeatureCache(cfg.cache_dir)
+        jobs, folders = [], {}
+        for row in (r for r in rows if r.status == "ok"):
+            for t in tasks:
+                encode_demos(row.encoder, sources[t], suite, cache)  # once per (row, task), before any cell
+                _ENCODERS[json.dumps([asdict(row.spec), asdict(cfg.encoder)], sort_keys=True)] = row.encoder
+                for seed in range(cfg.seeds):
+                    job = _job(cfg, row, t, seed, sources[t], out)
+                    folders[(row.spec.name, t, seed)] = Path(job.folder)
+                    if not (Path(job.folder) / "result.json").is_file():
+                        jobs.append(job)
+        log.info("%d cells to run (%d already done)", len(jobs), len(folders) - len(jobs))
+        run_cells(cfg, jobs)
+    finally:
+        close_runners()
+        _ENCODERS.clear()
+    return write_outputs(cfg, tasks, expert, rows, folders, out, time.perf_counter() - t0)
+
+
+def _job(cfg: BenchmarkConfig, row: Row, task: str, seed: int, source, out: Path) -> CellJob:
+    job = CellJob(row.spec, cfg.encoder, cfg.suite, task, seed, source, cfg.cache_dir,
+                  dataclasses.replace(cfg.train, seed=seed), cfg.rollouts, cfg.max_steps, cfg.image_size, "",
+                  cfg.videos if seed == 0 else 0, str(out / "videos" / row.spec.slug / task))
+    job.folder = str(out / "cells" / row.spec.slug / task / f"seed{seed}-{cell_key(row.encoder.identity(), job)}")
+    return job
+
+
+def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: list[Row],
+                  folders: dict, out: Path, seconds: float) -> dict:
+    from roboact.policy.report import RowReport, bar_chart, build_report, to_markdown
+    from roboact.utils.io import atomic_write_json, atomic_write_text, read_json
+
+    reports = []
+    for r in rows:
+        rep = RowReport(r.spec.name, r.spec.kind, r.role, r.status, r.pretraining)
+        for (name, t, seed), folder in folders.items():
+            if name == r.spec.name:
+                rep.cells.setdefault(t, {})[seed] = read_json(folder / "result.json")
+        reports.append(rep)
+    meta = {"suite": cfg.suite, "mode": cfg.mode, "command": cfg.command, "config": asdict(cfg),
+            "seconds": round(seconds, 1), "timing_ms_per_step": _timings(reports)}
+    report = build_report(meta, tasks, expert, reports)
+    atomic_write_json(out / "report.json", report)
+    for table, stem in (("II", "table2"), ("III", "table3")):
+        atomic_write_text(out / f"{stem}.md", to_markdown(report, table))
+        atomic_write_json(out / f"{stem}.json", {**report, "rows": [r for r in report["rows"] if table in r["tables"]]})
+    chart = bar_chart(report, out / "success.png")
+    if chart is None:
+        log.warning("bar chart skipped: matplotlib is not installed (pip install 'roboact[train]')")
+    return report
+
+
+def _timings(reports) -> dict:
+    """Mean per-step cost of the final evaluations, per row: encoder + policy, and env (step + render)."""
+    out = {}
+    for r in reports:
+        cells = [c for seeds in r.cells.values() for c in seeds.values()]
+        if cells:
+            out[r.name] = {"agent": round(sum(c["agent_ms_per_step"] for c in cells) / len(cells), 2),
+                           "env": round(sum(c["env_ms_per_step"] for c in cells) / len(cells), 2)}
+    return out

@@ -1,0 +1,112 @@
+"""What each encoder was pretrained on, and a way to pretrain one that never saw the evaluation tasks.
+
+`pretraining_info` states a row's corpus in the tables. For a RoboAct-CLIP checkpoint it is read, not
+assumed: `config.json` records the training manifest and splits (`roboact train` writes them), and the
+manifest's training rows say which sources (Meta-World, LIBERO, ...) and tasks the heads saw — in
+particular whether any clip of the benchmark's evaluation tasks was among them.
+
+`exclude_tasks` writes a copy of a manifest without the clips of given tasks, for
+`roboact train --manifest <filtered>`: the Meta-World corpus contains drawer-open, plate-slide, pick-place
+and dial-turn clips, so "pretrained without the evaluation tasks" needs its own checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+
+from roboact.policy.suites import PolicyError
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("metaworld/", "libero_goal/")
+
+FIXED_CORPORA = {
+    "backbone": "the frozen backbone's own pretraining only ({backbone}); no robot data",
+    "clip": "OpenAI CLIP: 400M web image-text pairs; no robot data",
+    "r3m": "R3M: Ego4D human videos (time contrast + language); no robot data",
+    "mpi": "MPI: Ego4D hand-object interaction clips; no robot data",
+}
+
+
+def task_key(task: str) -> str:
+    """'metaworld/drawer-open-v3', 'libero_goal/turn_on_the_stove' -> the bare task name."""
+    t = task.strip()
+    for p in PREFIXES:
+        t = t.removeprefix(p)
+    return t.replace(" ", "_")
+
+
+def _manifest_of(checkpoint: str) -> tuple[Path | None, list[str]]:
+    from roboact.utils.io import read_json
+
+    meta = read_json(Path(checkpoint) / "config.json")
+    data = (meta.get("train") or {}).get("data") or {}
+    if not data.get("manifest"):
+        return None, []
+    return Path(data["manifest"]), list(data.get("train_splits") or ["train"])  # as given to `roboact train`
+
+
+def roboact_corpus(checkpoint: str, eval_tasks: list[str]) -> dict:
+    """Sources, tasks and evaluation-task overlap of the clips a checkpoint was trained on."""
+    from roboact.data.manifest import ManifestError, read_manifest
+
+    manifest, splits = _manifest_of(checkpoint)
+    if manifest is None:
+        return {"text": "unknown (the checkpoint records no training manifest)", "eval_tasks_seen": None}
+    if not manifest.is_file():
+        return {"text": f"unknown (training manifest {manifest} not found here)", "eval_tasks_seen": None,
+                "manifest": str(manifest)}
+    try:
+        rows = [r for r in read_manifest(manifest) if r.split in splits]
+    except ManifestError as e:
+        return {"text": f"unknown (training manifest unreadable: {e})", "eval_tasks_seen": None}
+    sources = Counter(r.source or "unknown" for r in rows)
+    tasks = {task_key(r.task) for r in rows if r.task}
+    seen = sorted(set(map(task_key, eval_tasks)) & tasks)
+    src = ", ".join(f"{s} {n} clips" for s, n in sorted(sources.items()))
+    text = (f"{src}; {len(tasks)} tasks; evaluation tasks among them: "
+            + (", ".join(seen) if seen else "none"))
+    return {"text": text, "eval_tasks_seen": seen, "manifest": str(manifest), "splits": splits,
+            "sources": dict(sources), "num_clips": len(rows), "num_tasks": len(tasks)}
+
+
+def pretraining_info(kind: str, path: str | None, eval_tasks: list[str], backbone: str) -> dict:
+    if kind == "roboact":
+        return roboact_corpus(path, eval_tasks)
+    return {"text": FIXED_CORPORA[kind].format(backbone=backbone), "eval_tasks_seen": []}
+
+
+def exclude_tasks(manifest: str | os.PathLike, tasks: list[str], out: str | os.PathLike) -> dict:
+    """Write `out`: `manifest` without the clips of `tasks` (paths rewritten to stay valid from `out`'s
+    folder). Returns what was dropped per task."""
+    from roboact.data.manifest import read_manifest, resolve, write_manifest
+
+    if not tasks:
+        raise PolicyError("exclude_tasks: no tasks given")
+    manifest, out = Path(manifest), Path(out)
+    if out.resolve() == manifest.resolve():
+        raise PolicyError(f"{out}: refusing to overwrite the source manifest; choose another output path")
+    drop = {task_key(t) for t in tasks}
+    rows = read_manifest(manifest)
+    kept, dropped = [], Counter()
+    for r in rows:
+        if task_key(r.task) in drop:
+            dropped[task_key(r.task)] += 1
+            continue
+        r.path = _rebase(resolve(manifest, r.path), out.parent)
+        if r.episode:
+            r.episode = _rebase(resolve(manifest, r.episode), out.parent)
+        kept.append(r)
+    if not kept:
+        raise PolicyError(f"{manifest}: excluding {sorted(drop)} leaves no clips")
+    write_manifest(out, kept)
+    for t in sorted(drop - set(dropped)):
+        log.warning("exclude_tasks: no clip of task %r in %s", t, manifest)
+    return {"source": str(manifest), "out": str(out), "kept": len(kept), "dropped": dict(dropped),
+            "excluded": sorted(drop)}
+
+
+def _rebase(path: Path, folder: Path) -> str:
+    return os.path.relpath(path.resolve(), folder.resolve())

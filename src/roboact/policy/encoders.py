@@ -1,0 +1,326 @@
+"""Frozen observation encoders for behaviour cloning: one small interface, one class per kind of encoder.
+
+A `FrozenObsEncoder` turns the camera frame of each control step into the vector the policy sees. It has
+two stages so that demonstrations are encoded cheaply and exactly as at control time:
+
+    frame_features(frames [T, H, W, 3] uint8) -> [T, d]     the expensive per-frame network (cached)
+    embed_episode(features [T, d])            -> [T, D]     the embedding at every step t of an episode
+    reset(); step(frame [H, W, 3])            -> [1, D]     the same embedding, online, one frame per step
+
+`embed_episode(frame_features(frames))[t]` equals the t-th `step` after a `reset` (tests check it), so
+a policy is trained on exactly the inputs it will see in closed loop.
+
+Kinds (a row of the benchmark each):
+- `RoboActObsEncoder`: a RoboAct-CLIP checkpoint, streaming (`roboact.load(...).stream()`): the window of
+  the last n frames (left-padded with the first frame at episode start; optionally `stride` steps apart),
+  one backbone call per step; the policy sees one of its outputs (`fused` by default, or
+  `subject`/`action`/`object`).
+- `FrameObsEncoder`: the current frame's image feature of a frozen network: the backbone alone (the
+  paper's "CLIP" row, with our offline backbone), real CLIP through `hf-clip`, or R3M.
+- MPI cannot be loaded here (see `load_mpi`); its row reports why.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from roboact.policy.suites import PolicyError
+
+OUTPUTS = ("fused", "subject", "action", "object")
+KINDS = ("roboact", "backbone", "clip", "r3m", "mpi")
+
+
+class EncoderUnavailable(Exception):
+    """A baseline row that cannot run here; `status` is what the table prints ("not run: no weights")."""
+
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
+class FrozenObsEncoder:
+    name: str = "encoder"
+    dim: int = 0
+
+    def frame_identity(self) -> dict:
+        """What determines `frame_features` (the cache key of the expensive stage)."""
+        raise NotImplementedError
+
+    def identity(self) -> dict:
+        """What determines the embedding (the cache key of the whole encoder)."""
+        raise NotImplementedError
+
+    def frame_features(self, frames: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embed_episode(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def step(self, frame: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class FrameObsEncoder(FrozenObsEncoder):
+    """The current frame's feature from a frozen image network (anything with `encode_images`)."""
+
+    def __init__(self, net, name: str):
+        self.net = net
+        self.name = name
+        self.dim = int(net.image_dim)
+
+    def frame_identity(self) -> dict:
+        return {"net": self.net.spec(), "fingerprint": weights_fingerprint(self.net.spec())}
+
+    def identity(self) -> dict:
+        return {"kind": "frame", **self.frame_identity()}
+
+    def frame_features(self, frames: np.ndarray) -> torch.Tensor:
+        return self.net.encode_images(frames).float()                       # (T, d)
+
+    def embed_episode(self, features: torch.Tensor) -> torch.Tensor:
+        return features.float()                                              # (T, D = d)
+
+    def reset(self) -> None:
+        pass
+
+    def step(self, frame: np.ndarray) -> torch.Tensor:
+        return self.net.encode_images(np.asarray(frame)[None]).float()      # (1, d)
+
+
+class RoboActObsEncoder(FrozenObsEncoder):
+    """A RoboAct-CLIP checkpoint as an observation encoder: the window of the last n frames, `stride` control
+    steps apart, ending at the current frame.
+
+    Pretraining clips are n frames spread over a whole atomic action (Meta-World: ~73 control steps, so ~5
+    steps apart); a stride > 1 makes the control-time window span a comparable stretch. It is built from
+    `stride` streams of `encoder.stream()` fed in turn (stream t mod stride gets frame t), so every step
+    still costs one backbone call, and each stream pads its start with its own first frame.
+    """
+
+    def __init__(self, encoder, checkpoint: str, name: str, output: str = "fused", window: int | None = None,
+                 stride: int = 1):
+        if output not in OUTPUTS:
+            raise PolicyError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if stride < 1:
+            raise PolicyError(f"stride must be >= 1, got {stride}")
+        self.enc = encoder
+        self.checkpoint = str(checkpoint)
+        self.name = name
+        self.output = output
+        self.window = int(window or encoder.cfg.n_frames)
+        self.stride = int(stride)
+        self.streams = [encoder.stream(self.window) for _ in range(self.stride)]
+        self._t = 0
+        # fused: 3 * embed_dim for every variant (ablation 2's Fv has the text vector's width, by design)
+        self.dim = encoder.cfg.fused_dim if output == "fused" else encoder.cfg.embed_dim
+
+    def frame_identity(self) -> dict:
+        spec = self.enc.backbone.spec()
+        return {"net": spec, "fingerprint": weights_fingerprint(spec)}
+
+    def identity(self) -> dict:
+        return {"kind": "roboact", "weights_sha256": checkpoint_digest(self.checkpoint), "output": self.output,
+                "window": self.window, "stride": self.stride, **self.frame_identity()}
+
+    def frame_features(self, frames: np.ndarray) -> torch.Tensor:
+        return self.enc.backbone.encode_images(frames).float()              # (T, d)
+
+    @torch.no_grad()
+    def embed_episode(self, features: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        idx = window_indices(len(features), self.window, self.stride)       # (T, n)
+        outs = []
+        for i in range(0, len(idx), chunk):
+            windows = features[idx[i:i + chunk]]                            # (B, n, d)
+            outs.append(self.enc.encode_video(windows)[self.output].float())
+        return torch.cat(outs)                                               # (T, D)
+
+    def reset(self) -> None:
+        for s in self.streams:
+            s.reset()
+        self._t = 0
+
+    def step(self, frame: np.ndarray) -> torch.Tensor:
+        stream = self.streams[self._t % self.stride]
+        self._t += 1
+        return stream.step(np.asarray(frame))[self.output].float()          # (1, D)
+
+
+def window_indices(t: int, n: int, stride: int = 1) -> torch.Tensor:
+    """Row s: frames of the window the stream gives at step s, oldest first: s - (n-1-j)*stride, padded at
+    episode start with the first frame of s's stream (s mod stride)."""
+    steps = torch.arange(t).unsqueeze(1)                                     # (T, 1)
+    offsets = (torch.arange(n).unsqueeze(0) - (n - 1)) * stride              # (1, n): -(n-1)*stride .. 0
+    return torch.maximum(steps + offsets, steps % stride)                    # (T, n)
+
+
+# --- identities ------------------------------------------------------------------------------------
+def weights_fingerprint(spec: dict) -> list:
+    """Cheap stand-in for hashing big weight files: (name, size, mtime) of the files a spec points to."""
+    path = spec.get("path")
+    if not path or not Path(path).exists():
+        return []
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(x for x in p.iterdir() if x.is_file())
+    return [[f.name, f.stat().st_size, int(f.stat().st_mtime)] for f in files]
+
+
+def checkpoint_digest(folder: str) -> str:
+    """sha256 of a RoboAct checkpoint's config.json + model.safetensors (small: heads only)."""
+    from roboact.utils.io import sha256_file
+
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        h.update(sha256_file(Path(folder) / name).encode())
+    return h.hexdigest()
+
+
+def identity_hash(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+# --- rows and loaders ------------------------------------------------------------------------------
+@dataclass
+class RowSpec:
+    """One row of the tables: a name and where its encoder comes from."""
+
+    name: str
+    kind: Literal["roboact", "backbone", "clip", "r3m", "mpi"]
+    path: str | None = None          # checkpoint folder (roboact), weights folder/file (clip, r3m, mpi)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise PolicyError(f"row name must be a non-empty string, got {self.name!r}")
+        if self.kind not in KINDS:
+            raise PolicyError(f"row {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "roboact" and not self.path:
+            raise PolicyError(f"row {self.name!r}: a RoboAct-CLIP row needs a checkpoint folder")
+
+    @property
+    def slug(self) -> str:
+        s = "".join(c if c.isalnum() else "-" for c in self.name.lower()).strip("-")
+        return "-".join(x for x in s.split("-") if x)[:48] or "row"
+
+
+@dataclass
+class EncoderSettings:
+    """What every row shares: the frozen backbone (same for the backbone row and every checkpoint) and
+    which RoboAct output the policy sees."""
+
+    backbone: str = "lite0-minilm"
+    backbone_path: str | None = None
+    output: str = "fused"
+    window: int | None = None        # RoboAct stream window; default: the checkpoint's n_frames
+    stride: int = 1                  # control steps between the window's frames (1: consecutive frames)
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise PolicyError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.window is not None and self.window < 2:
+            raise PolicyError(f"window must be >= 2 frames, got {self.window}")
+        if self.stride < 1:
+            raise PolicyError(f"stride must be >= 1, got {self.stride}")
+
+
+def load_frozen_backbone(settings: EncoderSettings):
+    from roboact.backbones import load_backbone
+
+    kwargs = {"load_text": False} if settings.backbone == "lite0-minilm" else {}
+    return load_backbone(settings.backbone, path=settings.backbone_path, **kwargs)
+
+
+def check_checkpoint(path: str, settings: EncoderSettings):
+    """The checkpoint's config, or a PolicyError when it is unreadable or made with another backbone."""
+    from roboact.models.encoder import CheckpointError, load_config
+
+    if not Path(path, "config.json").is_file():
+        raise PolicyError(f"{path}: not a RoboAct-CLIP checkpoint folder (no config.json); "
+                          "pass the `final` folder that `roboact train` writes")
+    try:
+        cfg = load_config(path)
+    except CheckpointError as e:
+        raise PolicyError(str(e)) from None
+    if cfg.backbone != settings.backbone:
+        raise PolicyError(f"{path}: checkpoint was trained on backbone {cfg.backbone!r}, but the benchmark runs "
+                          f"with {settings.backbone!r} (--backbone); every row shares one frozen backbone")
+    if settings.backbone_path and cfg.backbone_path and \
+            Path(cfg.backbone_path).resolve() != Path(settings.backbone_path).resolve():
+        raise PolicyError(f"{path}: checkpoint was trained on {cfg.backbone} weights at {cfg.backbone_path!r}, "
+                          f"the benchmark uses {settings.backbone_path!r} (--backbone-path)")
+    return cfg
+
+
+def load_roboact(spec: RowSpec, settings: EncoderSettings) -> RoboActObsEncoder:
+    from roboact.models.encoder import CheckpointError, load
+
+    check_checkpoint(spec.path, settings)
+    try:
+        enc = load(spec.path, backbone=load_frozen_backbone(settings))
+    except CheckpointError as e:
+        raise PolicyError(str(e)) from None
+    return RoboActObsEncoder(enc, spec.path, spec.name, settings.output, settings.window, settings.stride)
+
+
+def load_clip(path: str | None) -> FrameObsEncoder:
+    from roboact.backbones import BackboneError, load_backbone
+    from roboact.backbones.hf_clip import DEFAULT_CLIP, clip_weights_present
+
+    if path is None and not clip_weights_present(DEFAULT_CLIP):
+        raise EncoderUnavailable("not run: no weights (pass --clip /dir/with/clip; "
+                                 f"{DEFAULT_CLIP} is not in the local Hugging Face cache)")
+    try:
+        return FrameObsEncoder(load_backbone("hf-clip", path=path or DEFAULT_CLIP), "CLIP")
+    except BackboneError as e:
+        raise PolicyError(f"real CLIP row: {e}") from None
+
+
+def load_r3m_row(path: str | None) -> FrameObsEncoder:
+    from roboact.policy.r3m import R3MError, load_r3m
+
+    if path is None:
+        raise EncoderUnavailable("not run: no weights (pass --r3m /dir/with/model.pt)")
+    try:
+        return FrameObsEncoder(load_r3m(path), "R3M")
+    except R3MError as e:
+        raise PolicyError(f"R3M row: {e}") from None
+
+
+def load_mpi(path: str | None) -> FrozenObsEncoder:
+    """MPI's representation is its own ViT conditioned on a DistilBERT language embedding, released only with
+    MPI's model code (github.com/OpenDriveLab/MPI); that code is not vendored here, so we check the folder
+    and report the row as not supported rather than approximate it."""
+    if path is None:
+        raise EncoderUnavailable("not run: no weights (pass --mpi /dir/with/MPI-*.pt and its .json)")
+    p = Path(path)
+    pts, jsons = sorted(p.glob("*.pt")) if p.is_dir() else [], sorted(p.glob("*.json")) if p.is_dir() else []
+    if not pts or not jsons:
+        raise PolicyError(f"{p}: not an MPI checkpoint folder (expected a *.pt state dict and its *.json config)")
+    raise EncoderUnavailable(f"not run: not supported (MPI checkpoint found at {pts[0]}, but its ViT + "
+                             "DistilBERT encoder needs MPI's own model code, which roboact does not vendor)")
+
+
+def build_encoder(spec: RowSpec, settings: EncoderSettings) -> FrozenObsEncoder:
+    """Build a row's encoder; `EncoderUnavailable` for baselines without weights, `PolicyError` for bad input."""
+    if spec.kind == "roboact":
+        return load_roboact(spec, settings)
+    if spec.kind == "backbone":
+        return FrameObsEncoder(load_frozen_backbone(settings), spec.name)
+    if spec.kind == "clip":
+        return load_clip(spec.path)
+    if spec.kind == "r3m":
+        return load_r3m_row(spec.path)
+    return load_mpi(spec.path)
+
+
+def set_threads(n: int) -> None:
+    """Torch intra-op threads for this process (0: leave torch's default)."""
+    if n > 0:
+        torch.set_num_threads(n)

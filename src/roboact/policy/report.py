@@ -1,0 +1,157 @@
+"""Tables II and III (markdown + JSON) and a bar chart from finished benchmark cells.
+
+A cell is one (row, task, seed): a trained policy's best and final success. Per row and task we report the
+mean over seeds with a 95% Student-t interval (stats.py); "overall" averages the tasks within each seed
+first, then takes the interval over seeds, as the paper's "Overall" column averages tasks. Success rates
+are in percent. Rows that did not run are listed with their status, never as 0%.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roboact.policy.stats import Interval, t_interval
+
+TABLE2_ROLES = ("frozen backbone", "baseline", "RoboAct-CLIP", "frozen-backbone heads (mean-pool)")
+TABLE3_ROLES = ("ablation 1 (no temporal)", "ablation 2 (no disentanglement)", "RoboAct-CLIP")
+PAPER = {  # the paper's Tables II and III (Franka Kitchen names; the same four tasks as LIBERO-Goal's)
+    "R3M": [46.0, 80.0, 58.0, 52.0, 59.0], "MPI (Small)": [50.0, 74.0, 38.0, 66.0, 57.0],
+    "MPI (Base)": [62.0, 70.0, 44.0, 82.0, 64.5], "CLIP": [86.0, 76.0, 22.0, 20.0, 51.0],
+    "RoboAct-CLIP": [90.0, 84.0, 56.0, 76.0, 76.5], "Ablation 1": [78.0, 72.0, 70.0, 44.0, 66.0],
+    "Ablation 2": [88.0, 76.0, 56.0, 60.0, 70.0]}
+
+
+@dataclass
+class RowReport:
+    name: str
+    kind: str
+    role: str
+    status: str                                    # "ok" or "not run: ..."
+    pretraining: dict
+    cells: dict[str, dict[int, dict]] = field(default_factory=dict)   # task -> seed -> cell result
+
+    def interval(self, task: str, metric: str) -> Interval:
+        return t_interval([100 * c[metric] for c in self.cells.get(task, {}).values()])
+
+    def overall(self, tasks: list[str], metric: str) -> Interval:
+        seeds = set.intersection(*(set(self.cells.get(t, {})) for t in tasks)) if tasks else set()
+        return t_interval([100 * sum(self.cells[t][s][metric] for t in tasks) / len(tasks) for s in sorted(seeds)])
+
+
+def role_of(kind: str, model_cfg=None) -> str:
+    """Which table a row belongs to, from its kind and (for checkpoints) its config's ablation switches."""
+    if kind == "backbone":
+        return "frozen backbone"
+    if kind != "roboact":
+        return "baseline"
+    if model_cfg.fusion == "meanpool":
+        return "frozen-backbone heads (mean-pool)"
+    if not model_cfg.temporal:
+        return "ablation 1 (no temporal)"
+    if not model_cfg.disentangle:
+        return "ablation 2 (no disentanglement)"
+    return "RoboAct-CLIP"
+
+
+def build_report(meta: dict, tasks: list[str], expert: dict, rows: list[RowReport]) -> dict:
+    out = {**meta, "tasks": tasks, "interval": "95% Student-t interval over seeds",
+           "expert": expert, "rows": []}
+    for r in rows:
+        entry = {"name": r.name, "kind": r.kind, "role": r.role, "status": r.status, "pretraining": r.pretraining,
+                 "tables": [n for n, roles in (("II", TABLE2_ROLES), ("III", TABLE3_ROLES)) if r.role in roles]}
+        if r.status == "ok":
+            entry["tasks"] = {t: {m: r.interval(t, m).to_dict() for m in ("best", "final")} |
+                              {"per_seed": {str(s): {k: c[k] for k in ("best", "final", "best_step")}
+                                            for s, c in sorted(r.cells.get(t, {}).items())}} for t in tasks}
+            entry["overall"] = {m: r.overall(tasks, m).to_dict() for m in ("best", "final")}
+        out["rows"].append(entry)
+    return out
+
+
+def _cell(iv: dict) -> str:
+    return Interval(iv["mean"], iv["low"], iv["high"], iv["n"], iv["std"]).fmt()
+
+
+def table_markdown(report: dict, table: str, metric: str) -> str:
+    tasks = report["tasks"]
+    head = "| method | " + " | ".join(f"task {i + 1}: {t}" for i, t in enumerate(tasks)) + " | overall |"
+    lines = [head, "|---" * (len(tasks) + 2) + "|"]
+    if table == "II":
+        ex = report["expert"]
+        vals = [f"{100 * ex[t]['success_rate']:.0f} ({ex[t]['successes']}/{ex[t]['episodes']})" for t in tasks]
+        overall = 100 * sum(ex[t]["success_rate"] for t in tasks) / len(tasks)
+        lines.append(f"| scripted expert (true state; reference) | {' | '.join(vals)} | {overall:.1f} |")
+    for r in report["rows"]:
+        if table not in r["tables"]:
+            continue
+        if r["status"] != "ok":
+            lines.append(f"| {r['name']} | " + " | ".join(["-"] * len(tasks)) + f" | {r['status']} |")
+            continue
+        vals = [_cell(r["tasks"][t][metric]) for t in tasks]
+        lines.append(f"| {r['name']} | {' | '.join(vals)} | {_cell(r['overall'][metric])} |")
+    return "\n".join(lines)
+
+
+def to_markdown(report: dict, table: str) -> str:
+    title = {"II": "Table II: frozen encoders compared", "III": "Table III: ablations"}[table]
+    cfg = report["config"]
+    lines = [f"# {title} ({report['suite']}, {report['mode']} mode)", "",
+             f"Success rate (%) over {cfg['rollouts']} rollouts per task and seed (fixed initial states, "
+             f"episodes capped at {cfg['max_steps']} steps), behaviour cloning on {cfg['num_demos']} demos per "
+             f"task, {cfg['seeds']} seed(s); mean ± half-width of the {report['interval']}.", ""]
+    if report.get("command"):
+        lines += ["Command:", "", f"    {report['command']}", ""]
+    for metric, what in (("best", "best over training (R3M/MPI protocol)"), ("final", "final policy")):
+        lines += [f"## {what}", "", table_markdown(report, table, metric), ""]
+    timing = report.get("timing_ms_per_step") or {}
+    if timing:
+        lines += ["## Per-step cost of a rollout (ms, mean over final evaluations; this machine)", "",
+                  "| method | encoder + policy | env step + render |", "|---|---|---|"]
+        lines += [f"| {name} | {t['agent']:.1f} | {t['env']:.1f} |" for name, t in timing.items()
+                  if any(r["name"] == name and table in r["tables"] for r in report["rows"])]
+        lines.append("")
+    lines += ["## Pretraining corpus of each encoder", ""]
+    lines += [f"- **{r['name']}** ({r['role']}): {r['pretraining']['text']}" for r in report["rows"]
+              if table in r["tables"]]
+    lines += ["", "## The paper's numbers (Franka Kitchen, same four tasks), for reference", "",
+              "| method | task 1 | task 2 | task 3 | task 4 | overall |", "|---|---|---|---|---|---|"]
+    names = ("R3M", "MPI (Small)", "MPI (Base)", "CLIP", "RoboAct-CLIP") if table == "II" else \
+        ("Ablation 1", "Ablation 2", "RoboAct-CLIP")
+    lines += [f"| {n} | " + " | ".join(f"{v:.1f}" for v in PAPER[n]) + " |" for n in names]
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(report: dict, path: Path) -> Path | None:
+    """Grouped bars (rows) per task + overall, best and final panels, 95% t-interval error bars."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [r for r in report["rows"] if r["status"] == "ok"]
+    groups = [*report["tasks"], "overall"]
+    fig, axes = plt.subplots(1, 2, figsize=(max(10.0, 2.4 * len(groups)), 4.6), sharey=True)
+    width = 0.8 / max(len(rows), 1)
+    for ax, metric in zip(axes, ("best", "final")):
+        for i, r in enumerate(rows):
+            ivs = [r["tasks"][t][metric] for t in report["tasks"]] + [r["overall"][metric]]
+            xs = [g + (i - (len(rows) - 1) / 2) * width for g in range(len(groups))]
+            err = [iv["half_width"] or 0.0 for iv in ivs]
+            ax.bar(xs, [iv["mean"] for iv in ivs], width, yerr=err, capsize=3, label=r["name"])
+        ax.set_xticks(range(len(groups)), [g.replace("_", " ")[:22] for g in groups], rotation=20, ha="right",
+                      fontsize=8)
+        ax.set_title(f"{metric} success (%), 95% t-interval over seeds", fontsize=9)
+        ax.set_ylim(0, 105)
+    axes[0].set_ylabel("success rate (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    ncol = min(4, max(len(rows), 1))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(rows) + ncol - 1) // ncol), 1, 1))
+    from roboact.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path

@@ -1,0 +1,372 @@
+"""Generate scripted demonstrations: successful episodes only, in parallel workers, resumable.
+
+Per task, attempt k runs the expert on a fresh placement sampled with seed `seed + k` (never one of
+LIBERO's 50 fixed evaluation states). A successful attempt is written at once as a one-demo shard file plus
+an mp4 (both atomic); a failed one is logged with its reason in `attempts.jsonl`. When enough attempts have
+succeeded, the first N successes by k are merged into `<suite>/<task>_demo.hdf5` (LIBERO's layout) and the
+shards are removed. Because demo i is always the i-th success by k, the output does not depend on the
+number of workers, and an interrupted run resumes where it stopped without redoing finished attempts.
+Each demo also becomes a manifest row (S/A/O labels, the paper's caption), so the videos double as
+pretraining clips of the Panda embodiment.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roboact.sim.base import SimError
+from roboact.sim.demos import DemoError, DemoFile, Episode, merge_demos, write_demos
+from roboact.sim.suites import SUITES, Suite, get_suite
+from roboact.utils.config import check
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemosConfig:
+    suite: str = "libero_goal"
+    tasks: list[str] = field(default_factory=list)    # empty: the suite's default tasks
+    num_demos: int = 50
+    output_dir: str = "data/demos"
+    workers: int = 1
+    seed: int = 0
+    image_size: int = 128
+    cameras: list[str] = field(default_factory=list)  # empty: the suite's default (agentview)
+    post_success_steps: int = 5                       # keep recording a few steps after success
+    max_attempts_factor: float = 2.0                  # give up a task after factor * N + 10 attempts
+    video: bool = True
+
+    def __post_init__(self) -> None:
+        check(self.suite in SUITES, "suite", f"must be one of {', '.join(SUITES)}, got {self.suite!r}")
+        check(self.num_demos >= 1, "num_demos", f"must be >= 1, got {self.num_demos}")
+        check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
+        check(16 <= self.image_size <= 1024, "image_size", f"must be in [16, 1024], got {self.image_size}")
+        check(self.post_success_steps >= 0, "post_success_steps", "must be >= 0")
+        check(self.max_attempts_factor >= 1.0, "max_attempts_factor", "must be >= 1")
+        check(bool(str(self.output_dir).strip()), "output_dir", "must be a path")
+
+    @property
+    def max_attempts(self) -> int:
+        return int(self.max_attempts_factor * self.num_demos) + 10
+
+
+@dataclass
+class Job:
+    """One attempt, sent to a worker (plain data only)."""
+
+    suite: str
+    task: str
+    k: int
+    seed: int
+    shard: str
+    video: str | None        # absolute/cwd path of the mp4 to write
+    video_rel: str           # the same, relative to the output folder (stored in the demo's attrs)
+    image_size: int
+    cameras: tuple[str, ...]
+    post_success_steps: int
+
+
+# ---------------------------------------------------------------- worker side
+_ENVS: dict[tuple, Any] = {}
+
+
+def cached_env(suite: str, task: str, image_size: int, cameras: tuple[str, ...]):
+    """One env per (task, settings) per process; creation costs seconds, reuse costs nothing."""
+    key = (suite, task, image_size, tuple(cameras))
+    if key not in _ENVS:
+        close_envs()
+        _ENVS[key] = get_suite(suite).make_env(task, image_size, tuple(cameras))
+    return _ENVS[key]
+
+
+def close_envs() -> None:
+    for env in _ENVS.values():
+        env.close()
+    _ENVS.clear()
+
+
+def record_episode(env, expert, suite: Suite, seed: int,
+                   post_success_steps: int) -> tuple[Episode | None, list, str]:
+    """Run the expert once; returns (episode or None, video frames, reason when it failed)."""
+    obs = env.reset(seed=seed)
+    expert.reset(env)
+    steps, frames, success_at = [], [], None
+    while len(steps) < env.max_steps:
+        action = np.asarray(expert.act(obs), dtype=np.float64)
+        steps.append((obs, action, suite.sim_state(env, obs)))
+        frames.append(suite.video_frame(obs))
+        obs = env.step(action)
+        if obs.success and success_at is None:
+            success_at = len(steps)
+        if success_at is not None and len(steps) >= success_at + post_success_steps:
+            break
+    frames.append(suite.video_frame(obs))
+    if success_at is None:
+        return None, frames, f"no success within {env.max_steps} steps (expert phase: {suite.phase(expert)})"
+    if not obs.success:
+        return None, frames, f"success at step {success_at} was lost by step {len(steps)}"
+    return suite.episode(steps, obs, seed), frames, ""
+
+
+def run_job(job: Job) -> dict:
+    """Worker entry point: one attempt, its shard and video written atomically; never raises."""
+    t0 = time.perf_counter()
+    result = {"k": job.k, "seed": job.seed}
+    try:
+        suite = get_suite(job.suite)
+        env = cached_env(job.suite, job.task, job.image_size, job.cameras)
+        ep, frames, reason = record_episode(env, suite.make_expert(job.task), suite, job.seed,
+                                            job.post_success_steps)
+        if ep is None:
+            return {**result, "status": "failed", "reason": reason, "seconds": time.perf_counter() - t0}
+        ep.attrs.update({"attempt": job.k, "video": job.video_rel if job.video else "",
+                         "num_frames": len(frames), "fps": float(env.fps), "camera": env.cameras[0]})
+        if job.video:  # the video first: the shard is what marks the attempt done on resume
+            from roboact.data.video import write_mp4
+
+            write_mp4(job.video, np.stack(frames), fps=env.fps)
+        write_demos(job.shard, [ep], suite.file_attrs(env))
+        return {**result, "status": "ok", "steps": ep.num_samples, "seconds": time.perf_counter() - t0}
+    except Exception as e:  # a bad attempt is a logged rejection, never the end of the run
+        return {**result, "status": "error", "reason": f"{type(e).__name__}: {e}",
+                "seconds": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------- main-process side
+@dataclass
+class TaskPaths:
+    root: Path
+    suite: str
+    task: str
+
+    @property
+    def final(self) -> Path:
+        return self.root / self.suite / f"{self.task}_demo.hdf5"
+
+    @property
+    def work(self) -> Path:
+        return self.root / self.suite / self.task
+
+    @property
+    def log(self) -> Path:
+        return self.work / "attempts.jsonl"
+
+    def shard(self, k: int) -> Path:
+        return self.work / "shards" / f"attempt_{k:05d}.hdf5"
+
+    def video_rel(self, seed: int) -> str:
+        return f"videos/{self.suite}/{self.task}/seed_{seed:06d}.mp4"
+
+
+@dataclass
+class TaskSummary:
+    task: str
+    demos: int
+    attempts: int
+    failed: int
+    errors: int
+    seconds: float
+    path: str
+    complete: bool
+
+
+def _read_log(path: Path) -> dict[int, dict]:
+    """Finished attempts by k; a torn last line (crash mid-append) is ignored."""
+    out: dict[int, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                out[int(row["k"])] = row
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
+def _append_log(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _finished(paths: TaskPaths) -> dict[int, tuple[Path, str]]:
+    """Successful attempts on disk, k -> (file, demo key): merged ones in the final file, then shards."""
+    ok: dict[int, tuple[Path, str]] = {}
+    if paths.final.is_file():
+        f = DemoFile(paths.final)  # a damaged final file is an error to look at, not something to overwrite
+        for key in f.keys:
+            ok[int(f.demo_attrs[key].get("attempt", -1))] = (paths.final, key)
+    shard_dir = paths.work / "shards"
+    for shard in sorted(shard_dir.glob("attempt_*.hdf5")) if shard_dir.is_dir() else []:
+        k = int(shard.stem.split("_")[1])
+        try:
+            DemoFile(shard)
+        except DemoError as e:  # e.g. a shard from a killed run: redo that attempt
+            log.warning("discarding unreadable shard %s: %s", shard, e)
+            shard.unlink()
+            continue
+        ok.setdefault(k, (shard, "demo_0"))
+    return ok
+
+
+def _file_attrs(suite: Suite, task: str, cfg: DemosConfig, sample_file: Path) -> dict:
+    label = suite.label(task)
+    attrs = {k: v for k, v in DemoFile(sample_file).attrs.items()
+             if k not in ("num_demos", "total", "roboact_format_version")}
+    return {**attrs, "suite": suite.name, "task_name": task, "action": label.action, "object": label.object,
+            "note": label.note, "source": suite.source, "embodiment": suite.embodiment,
+            "generator": "roboact scripted expert", "generator_config": asdict(cfg)}
+
+
+def _assemble(paths: TaskPaths, ok: dict[int, tuple[Path, str]], n: int, suite, cfg) -> int:
+    """Merge the first n successes by k into the final file; delete merged shards."""
+    chosen = sorted(ok)[:n]
+    current = DemoFile(paths.final) if paths.final.is_file() else None
+    if current is not None and [int(a.get("attempt", -1)) for a in current.demo_attrs.values()] == chosen:
+        return len(chosen)
+    merge_demos(paths.final, [ok[k] for k in chosen], _file_attrs(suite, paths.task, cfg, ok[chosen[0]][0]))
+    for k in chosen:
+        if ok[k][0] != paths.final:
+            ok[k][0].unlink(missing_ok=True)
+    return len(chosen)
+
+
+class Runner:
+    """Runs jobs in-process (workers=1) or in a spawn pool (each worker: its own GL context and env).
+
+    `fn` must be a module-level function (the pool pickles it by name) that never raises."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+        if workers > 1:
+            import multiprocessing as mp
+
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+
+    def run(self, fn, jobs: list):
+        if self.pool is None:
+            yield from (fn(j) for j in jobs)
+            return
+        futures = [self.pool.submit(fn, j) for j in jobs]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        except BrokenProcessPool:
+            raise SimError("a demo worker process died (out of memory or a simulator crash); finished "
+                           "demos are kept, rerun the same command to resume") from None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        close_envs()
+
+
+def _job(cfg: DemosConfig, paths: TaskPaths, k: int, suite) -> Job:
+    seed = cfg.seed + k
+    return Job(cfg.suite, paths.task, k, seed, str(paths.shard(k)),
+               str(paths.root / paths.video_rel(seed)) if cfg.video else None, paths.video_rel(seed),
+               cfg.image_size,
+               tuple(cfg.cameras) or suite.default_cameras, cfg.post_success_steps)
+
+
+def generate_task(cfg: DemosConfig, suite, task: str, runner: Runner, bar=None) -> TaskSummary:
+    t0 = time.perf_counter()
+    paths = TaskPaths(Path(cfg.output_dir), suite.name, task)
+    logged = _read_log(paths.log)
+    ok = _finished(paths)
+    skip = {k for k, row in logged.items() if row.get("status") == "failed"}  # deterministic: don't redo
+    errors, next_k = 0, 0
+    if bar is not None:
+        bar.reset(total=cfg.num_demos)
+        bar.set_description(task[:40])
+        bar.update(min(len(ok), cfg.num_demos))
+    while len(ok) < cfg.num_demos and next_k < cfg.max_attempts:
+        wave = []
+        while len(wave) < cfg.num_demos - len(ok) + runner.workers - 1 and next_k < cfg.max_attempts:
+            if next_k not in ok and next_k not in skip:
+                wave.append(_job(cfg, paths, next_k, suite))
+            next_k += 1
+        for res in runner.run(run_job, wave):
+            _append_log(paths.log, {**res, "task": task})
+            if res["status"] == "ok":
+                ok[res["k"]] = (paths.shard(res["k"]), "demo_0")
+                if bar is not None:
+                    bar.update(1)
+            elif res["status"] == "failed":
+                skip.add(res["k"])
+            else:
+                errors += 1
+                log.debug("%s attempt %d: %s", task, res["k"], res["reason"])
+        if errors >= 3 and len(ok) == 0:
+            first = next(r for r in _read_log(paths.log).values() if r.get("status") == "error")
+            raise SimError(f"{suite.name}/{task}: every attempt fails to run; first error: {first['reason']}")
+    n = _assemble(paths, ok, cfg.num_demos, suite, cfg) if ok else 0
+    return TaskSummary(task, n, len(_read_log(paths.log)), len(skip), errors, time.perf_counter() - t0,
+                       str(paths.final), n >= cfg.num_demos)
+
+
+def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
+    """All tasks of the config; then the manifest of every demo under output_dir."""
+    from tqdm import tqdm
+
+    suite = get_suite(cfg.suite)
+    tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
+    runner = Runner(cfg.workers)
+    summaries = []
+    try:
+        with tqdm(total=cfg.num_demos, unit="demo", dynamic_ncols=True) as bar:
+            for task in tasks:
+                summaries.append(generate_task(cfg, suite, task, runner, bar))
+                s = summaries[-1]
+                log.info("%s: %d/%d demos (%d attempts, %d failed, %d errors) -> %s", task, s.demos,
+                         cfg.num_demos, s.attempts, s.failed, s.errors, s.path)
+    finally:
+        runner.close()
+    if cfg.video:
+        write_demo_manifest(Path(cfg.output_dir))
+    return summaries
+
+
+def manifest_rows(root: Path) -> list:
+    """One ClipRecord per demo of every `<suite>/<task>_demo.hdf5` under root that has a video."""
+    from roboact.data.manifest import ClipRecord
+
+    rows = []
+    for path in sorted(root.glob("*/*_demo.hdf5")):
+        f = DemoFile(path)
+        a = f.attrs
+        for key in f.keys:
+            d = f.demo_attrs[key]
+            if not d.get("video"):
+                continue
+            rows.append(ClipRecord(
+                clip_id=f"{a['suite']}/{a['task_name']}/seed_{int(d['seed']):06d}", path=d["video"],
+                subject="Robot", action=a["action"], object=a["object"], task=f"{a['suite']}/{a['task_name']}",
+                camera=str(d.get("camera", "")), seed=int(d["seed"]), num_frames=int(d["num_frames"]),
+                fps=float(d.get("fps", 0.0)), source=a["source"], embodiment=a["embodiment"],
+                episode=os.path.relpath(path, root), instruction=f.instruction,
+                extra={"demo": key, **({"note": a["note"]} if a.get("note") else {})}))
+    return rows
+
+
+def write_demo_manifest(root: Path) -> Path | None:
+    from roboact.data.manifest import write_manifest
+
+    rows = manifest_rows(root)
+    if not rows:
+        return None
+    dest = root / "manifest.jsonl"
+    write_manifest(dest, rows)
+    return dest

@@ -1,0 +1,141 @@
+"""How good are the scripted experts? Success over LIBERO's fixed initial states, as a markdown + JSON table.
+
+`roboact demos --evaluate-experts` runs each task's expert from each of the first `init_states` fixed
+initial states (LIBERO's evaluation protocol, episodes capped at `max_steps`), without rendering (experts
+read true poses, so images would only cost time). Results are appended per episode to a JSONL log, so an
+interrupted evaluation resumes; the tables are rewritten (atomically) from the log at the end.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roboact.sim.demo_gen import Runner, cached_env, close_envs
+from roboact.sim.suites import get_suite
+from roboact.utils.config import check
+from roboact.utils.io import atomic_write_json, atomic_write_text
+
+
+@dataclass
+class ExpertEvalConfig:
+    suite: str = "libero_goal"
+    tasks: list[str] = field(default_factory=list)   # empty: the suite's default tasks
+    init_states: int = 50                            # the first n fixed initial states
+    max_steps: int = 200
+    workers: int = 1
+    output_dir: str = "results"
+    command: str = ""                                # the command line, recorded beside the table
+
+    def __post_init__(self) -> None:
+        check(self.suite == "libero_goal", "suite", "expert evaluation over fixed initial states is "
+              f"defined for libero_goal only, got {self.suite!r}")
+        check(1 <= self.init_states <= 50, "init_states", f"must be in [1, 50], got {self.init_states}")
+        check(self.max_steps >= 1, "max_steps", f"must be >= 1, got {self.max_steps}")
+        check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
+
+    @property
+    def stem(self) -> Path:
+        return Path(self.output_dir) / f"expert_success_{self.suite}"
+
+
+def eval_episode(job: tuple[str, str, int, int]) -> dict:
+    """Worker entry: one expert episode from fixed initial state `i`; never raises."""
+    suite_name, task, i, max_steps = job
+    t0 = time.perf_counter()
+    try:
+        suite = get_suite(suite_name)
+        env = cached_env(suite_name, task, 128, ())
+        env.max_steps = max_steps
+        obs = env.reset(init_state=i)
+        expert = suite.make_expert(task)
+        expert.reset(env)
+        while not obs.success and env.steps_taken < max_steps:
+            obs = env.step(expert.act(obs))
+        return {"task": task, "init_state": i, "success": bool(obs.success), "steps": env.steps_taken,
+                "phase": suite.phase(expert), "seconds": round(time.perf_counter() - t0, 2)}
+    except Exception as e:  # reported as a failed episode with its reason
+        return {"task": task, "init_state": i, "success": False, "steps": 0,
+                "error": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _read_results(path: Path) -> dict[tuple[str, int], dict]:
+    out = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+                out[(r["task"], int(r["init_state"]))] = r
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # torn last line of an interrupted run
+    return out
+
+
+def _append(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
+    """Run what the log does not have yet (episodes that errored are retried), then write the tables."""
+    from tqdm import tqdm
+
+    suite = get_suite(cfg.suite)
+    tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
+    log_path = cfg.stem.with_suffix(".jsonl")
+    done = {k: r for k, r in _read_results(log_path).items() if "error" not in r}
+    jobs = [(cfg.suite, t, i, cfg.max_steps) for t in tasks for i in range(cfg.init_states) if (t, i) not in done]
+    runner = Runner(cfg.workers)
+    try:
+        for r in tqdm(runner.run(eval_episode, jobs), total=len(jobs), unit="episode", dynamic_ncols=True):
+            _append(log_path, r)
+            done[(r["task"], r["init_state"])] = r
+    finally:
+        runner.close()
+        close_envs()
+    table = summarize(cfg, suite, tasks, done)
+    atomic_write_json(cfg.stem.with_suffix(".json"), table)
+    atomic_write_text(cfg.stem.with_suffix(".md"), to_markdown(table))
+    return table
+
+
+def summarize(cfg: ExpertEvalConfig, suite, tasks: list[str], results: dict) -> dict:
+    rows = []
+    for t in tasks:
+        eps = [results[(t, i)] for i in range(cfg.init_states) if (t, i) in results]
+        wins = [e for e in eps if e["success"]]
+        label = suite.label(t)
+        rows.append({"task": t, "action": label.action, "object": label.object, "note": label.note,
+                     "episodes": len(eps), "successes": len(wins),
+                     "success_rate": len(wins) / len(eps) if eps else float("nan"),
+                     "mean_steps_success": float(np.mean([e["steps"] for e in wins])) if wins else None,
+                     "max_steps_success": max((e["steps"] for e in wins), default=None),
+                     "failed_init_states": [e["init_state"] for e in eps if not e["success"]],
+                     "errors": sorted({e["error"] for e in eps if "error" in e})})
+    total = sum(r["episodes"] for r in rows)
+    return {"suite": cfg.suite, "init_states": cfg.init_states, "max_steps": cfg.max_steps,
+            "command": cfg.command, "config": asdict(cfg), "tasks": rows,
+            "overall_success_rate": sum(r["successes"] for r in rows) / total if total else float("nan")}
+
+
+def to_markdown(table: dict) -> str:
+    lines = [f"Scripted expert success on {table['suite']}, first {table['init_states']} fixed initial states, "
+             f"episodes capped at {table['max_steps']} steps.", ""]
+    if table["command"]:
+        lines += ["Command:", "", f"    {table['command']}", ""]
+    lines += ["| task | (action, object) | success | mean steps (successes) | max steps | failed init states |",
+              "|---|---|---|---|---|---|"]
+    for r in table["tasks"]:
+        mean = f"{r['mean_steps_success']:.0f}" if r["mean_steps_success"] is not None else "-"
+        failed = ", ".join(map(str, r["failed_init_states"])) or "none"
+        lines.append(f"| {r['task']} | ({r['action']}, {r['object']}) | {r['successes']}/{r['episodes']} "
+                     f"({100 * r['success_rate']:.0f}%) | {mean} | {r['max_steps_success'] or '-'} | {failed} |")
+    lines += ["", f"Overall: {100 * table['overall_success_rate']:.1f}%"]
+    notes = [f"- {r['task']}: {r['note']}" for r in table["tasks"] if r["note"]]
+    errors = [f"- {r['task']}: {e}" for r in table["tasks"] for e in r["errors"]]
+    lines += (["", "Notes:", *notes] if notes else []) + (["", "Errors:", *errors] if errors else [])
+    return "\n".join(lines) + "\n"

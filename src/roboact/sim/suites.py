@@ -1,0 +1,198 @@
+"""What demonstration generation needs to know about each simulator suite, in one place.
+
+A suite names its default tasks and their (action, object) labels, builds an env and an expert for a task,
+and turns recorded steps into an `Episode` of the robomimic/LIBERO layout. Simulators are imported only
+when an env is built, so this module imports without them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from roboact.sim.base import Observation, SimError
+from roboact.sim.demos import Episode
+
+SUITES = ("libero_goal", "metaworld")
+
+
+@dataclass(frozen=True)
+class TaskLabel:
+    action: str
+    object: str
+    note: str = ""
+
+
+class Suite(Protocol):
+    name: str
+    source: str            # manifest `source`, e.g. "libero"
+    embodiment: str        # manifest `embodiment`, e.g. "panda"
+    default_cameras: tuple[str, ...]
+
+    def tasks(self) -> list[str]: ...
+    def canonical(self, task: str) -> str: ...
+    def label(self, task: str) -> TaskLabel: ...
+    def make_env(self, task: str, image_size: int, cameras: tuple[str, ...]): ...  # () renders nothing
+    def make_expert(self, task: str): ...
+    def phase(self, expert) -> str: ...
+    def video_frame(self, obs: Observation) -> np.ndarray: ...
+    def file_attrs(self, env) -> dict[str, Any]: ...
+    def sim_state(self, env, obs: Observation) -> np.ndarray: ...
+    def episode(self, steps: list, final: Observation, seed: int) -> Episode: ...
+
+
+class LiberoGoalSuite:
+    name, source, embodiment = "libero_goal", "libero", "panda"
+    default_cameras = ("agentview",)
+    obs_keys = {"agentview": "agentview_rgb", "robot0_eye_in_hand": "eye_in_hand_rgb"}
+    low_dim = ("ee_pos", "ee_ori", "gripper_states", "joint_states")
+
+    def tasks(self) -> list[str]:
+        from roboact.sim.libero import PAPER_TASKS
+
+        return list(PAPER_TASKS)
+
+    def canonical(self, task: str) -> str:
+        from roboact.sim.libero import PAPER_TASKS, short_name
+
+        name = short_name(task, self.name)
+        if name not in PAPER_TASKS:
+            raise SimError(f"no scripted expert for {self.name} task {task!r}; "
+                           f"tasks with experts: {', '.join(PAPER_TASKS)}")
+        return name
+
+    def label(self, task: str) -> TaskLabel:
+        from roboact.sim.libero import PAPER_TASKS
+
+        t = PAPER_TASKS[self.canonical(task)]
+        return TaskLabel(t.action, t.object, t.note)
+
+    def make_env(self, task: str, image_size: int, cameras: tuple[str, ...]):
+        from roboact.sim.libero import LiberoConfig, LiberoEnv
+
+        return LiberoEnv(LiberoConfig(task=self.canonical(task), image_size=image_size, cameras=tuple(cameras)))
+
+    def make_expert(self, task: str):
+        from roboact.sim.experts import expert_for
+
+        return expert_for(self.canonical(task))
+
+    def phase(self, expert) -> str:
+        return getattr(expert, "phase", "?")
+
+    def video_frame(self, obs: Observation) -> np.ndarray:
+        return obs.rgb[next(iter(obs.rgb))]
+
+    def file_attrs(self, env) -> dict[str, Any]:
+        return env.record_attrs()
+
+    def sim_state(self, env, obs: Observation) -> np.ndarray:
+        return obs.state  # LIBERO's flattened MuJoCo state already
+
+    def episode(self, steps: list[tuple], final: Observation, seed: int) -> Episode:
+        obs = [o for o, *_ in steps]
+        low = {k: np.stack([o.info[k] for o in obs]) for k in self.low_dim}
+        images = {self.obs_keys[c]: np.stack([o.rgb[c] for o in obs]) for c in obs[0].rgb}
+        robot = np.concatenate([low["gripper_states"], low["ee_pos"],
+                                np.stack([o.info["ee_quat"] for o in obs])], axis=1)   # (T, 9) as LIBERO
+        ee_states = np.concatenate([low["ee_pos"], low["ee_ori"]], axis=1)              # (T, 6)
+        return make_episode(steps, final, seed, {**images, **low, "ee_states": ee_states}, robot)
+
+
+class MetaWorldSuite:
+    """Meta-World (Sawyer) through roboact.sim.metaworld; tasks are those with an atomic (action, object) label.
+
+    `states` holds MuJoCo's [time, qpos, qvel] (replayable, like robomimic's); the 39-d Meta-World observation
+    vector the experts read is stored as obs/object_state beside obs/ee_pos and obs/gripper_states.
+    """
+
+    name, source, embodiment = "metaworld", "metaworld", "sawyer"
+    default_cameras = ("corner",)
+
+    def tasks(self) -> list[str]:
+        from roboact.sim.metaworld import ATOMIC_TASKS
+
+        return list(ATOMIC_TASKS)
+
+    def canonical(self, task: str) -> str:
+        from roboact.sim.metaworld import label_for
+
+        task = task.strip().removeprefix("metaworld/")
+        label_for(task)  # SimError listing the labelled tasks
+        return task
+
+    def label(self, task: str) -> TaskLabel:
+        from roboact.sim.metaworld import label_for
+
+        lab = label_for(self.canonical(task))
+        return TaskLabel(lab.action, lab.object)
+
+    def make_env(self, task: str, image_size: int, cameras: tuple[str, ...]):
+        from roboact.sim.metaworld import MetaWorldEnv
+
+        return MetaWorldEnv(self.canonical(task), cameras=tuple(cameras), image_size=image_size)
+
+    def make_expert(self, task: str):
+        from roboact.sim.metaworld import expert_for, quiet_experts
+
+        quiet_experts()
+        return _PolicyExpert(expert_for(self.canonical(task)))
+
+    def phase(self, expert) -> str:
+        return "metaworld policy"
+
+    def video_frame(self, obs: Observation) -> np.ndarray:
+        return obs.rgb[next(iter(obs.rgb))]
+
+    def file_attrs(self, env) -> dict[str, Any]:
+        problem = {"problem_name": env.task, "domain_name": "metaworld", "language_instruction": env.instruction}
+        kwargs = {"cameras": list(env.cameras), "image_size": env.image_size, "max_steps": env.max_steps}
+        return {"env_name": env.task, "problem_info": problem, "language_instruction": env.instruction,
+                "env_args": {"type": 2, "env_name": env.task, "env_kwargs": kwargs},
+                "macros_image_convention": "opencv", "task": f"metaworld/{env.task}"}
+
+    def sim_state(self, env, obs: Observation) -> np.ndarray:
+        d = env.data
+        return np.concatenate([[d.time], d.qpos, d.qvel]).astype(np.float64)
+
+    def episode(self, steps: list[tuple], final: Observation, seed: int) -> Episode:
+        obs = [o for o, *_ in steps]
+        images = {f"{c}_rgb": np.stack([o.rgb[c] for o in obs]) for c in obs[0].rgb}
+        vec = np.stack([o.state for o in obs]).astype(np.float64)                      # (T, 39)
+        low = {"ee_pos": vec[:, :3], "gripper_states": vec[:, 3:4], "object_state": vec}
+        return make_episode(steps, final, seed, {**images, **low}, None)
+
+
+class _PolicyExpert:
+    """Meta-World's scripted policies read the observation vector; adapt them to reset(env) / act(obs)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def reset(self, env) -> None:
+        pass
+
+    def act(self, obs: Observation) -> np.ndarray:
+        return np.asarray(self.policy.get_action(obs.state), dtype=np.float64)
+
+
+def make_episode(steps: list[tuple], final: Observation, seed: int, obs: dict[str, np.ndarray],
+                 robot_states: np.ndarray | None) -> Episode:
+    """robomimic convention: obs/state at t are before action t; reward/done at t follow it."""
+    t = len(steps)
+    rewards = np.array([float(o.success) for o, *_ in steps[1:]] + [float(final.success)])
+    dones = np.zeros(t, dtype=np.uint8)
+    dones[-1] = 1
+    states = np.stack([s for *_, s in steps])
+    return Episode(actions=np.stack([a for _, a, _ in steps]), states=states, rewards=rewards, dones=dones,
+                   robot_states=robot_states, obs=obs,
+                   attrs={"seed": seed, "init_state": states[0], "success": bool(final.success)})
+
+
+def get_suite(name: str):
+    if name == "libero_goal":
+        return LiberoGoalSuite()
+    if name == "metaworld":
+        return MetaWorldSuite()
+    raise SimError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")

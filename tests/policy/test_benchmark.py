@@ -1,0 +1,143 @@
+"""`roboact policy` end to end in smoke mode on Meta-World (tiny CLIP backbone and tiny checkpoints), and
+the bad inputs that must stop a run with a clear error instead of printing a 0% row."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("metaworld")
+pytestmark = pytest.mark.sim
+
+from roboact.policy.cli import register  # noqa: E402
+from roboact.policy.suites import PolicyError  # noqa: E402
+from roboact.sim.base import SimError  # noqa: E402
+
+TASK = "plate-slide-v3"
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["policy", *map(str, argv)])
+    return args.func(args)
+
+
+def base_args(root, bb, **over):
+    opts = {"--suite": "metaworld", "--mode": "smoke", "--backbone": "hf-clip", "--backbone-path": bb.path,
+            "--demos": root / "demos", "--cache": root / "cache", "-o": root / "out", "--steps": 40}
+    opts.update(over)
+    # value None: a bare flag; False: leave the option out
+    return [x for k, v in opts.items() if v is not False for x in ((k, v) if v is not None else (k,))] + \
+        ["--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints):
+    root = tmp_path_factory.mktemp("smoke")
+    mp = pytest.MonkeyPatch()
+    mp.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)  # no CLIP in any HF cache
+    models = [x for name, key in (("RoboAct-CLIP", "full"), ("no temporal", "no_temporal"),
+                                  ("no disentanglement", "no_disentangle"))
+              for x in ("--model", f"{name}={tiny_checkpoints[key]}")]
+    assert cli(base_args(root, tiny_clip_backbone, **{"--make-demos": None}) + models) == 0
+    mp.undo()
+    return root, models
+
+
+def test_smoke_writes_both_tables_chart_and_videos(smoke):
+    root, _ = smoke
+    out = root / "out"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["tasks"] == [TASK] and rep["expert"][TASK]["successes"] == 2
+    rows = {r["name"]: r for r in rep["rows"]}
+    assert rows["R3M"]["status"].startswith("not run: no weights")
+    assert rows["MPI"]["status"].startswith("not run: no weights")
+    assert rows["CLIP (real)"]["status"].startswith("not run: no weights")
+    assert rows["RoboAct-CLIP"]["role"] == "RoboAct-CLIP" and rows["RoboAct-CLIP"]["tables"] == ["II", "III"]
+    assert rows["no temporal"]["role"].startswith("ablation 1")
+    assert rows["no disentanglement"]["role"].startswith("ablation 2")
+    for r in rows.values():
+        if r["status"] == "ok":
+            best = r["tasks"][TASK]["best"]
+            assert best["n"] == 1 and 0 <= best["mean"] <= 100 and r["overall"]["final"]["n"] == 1
+            assert best["mean"] >= r["tasks"][TASK]["final"]["mean"]
+    t2, t3 = (out / "table2.md").read_text(), (out / "table3.md").read_text()
+    assert "scripted expert" in t2 and "R3M | - | not run: no weights" in t2 and "ablation 1" in t3
+    assert "evaluation tasks among them" not in t2  # tiny checkpoints record no manifest: stated as unknown
+    assert json.loads((out / "table3.json").read_text())["rows"][0]["tables"] == ["II", "III"]
+    assert (out / "success.png").stat().st_size > 1000
+    assert list((out / "videos" / "expert" / TASK).glob("*.mp4"))
+    assert list((out / "videos" / "roboact-clip" / TASK).glob("step40_ep00_*.mp4"))
+    cells = list((out / "cells").rglob("result.json"))
+    assert len(cells) == 4 and all((c.parent / "policy.safetensors").is_file() for c in cells)
+
+
+def test_rerun_resumes_without_retraining(smoke, tiny_clip_backbone, monkeypatch):
+    root, models = smoke
+    before = (root / "out" / "report.json").read_text()
+
+    def boom(job):
+        raise AssertionError("a finished cell was run again")
+
+    monkeypatch.setattr("roboact.policy.benchmark.run_cell", boom)
+    assert cli(base_args(root, tiny_clip_backbone) + models) == 0
+    after = json.loads((root / "out" / "report.json").read_text())
+    assert [r["overall"] for r in after["rows"] if r["status"] == "ok"] == \
+        [r["overall"] for r in json.loads(before)["rows"] if r["status"] == "ok"]
+
+
+def test_demos_match_what_the_env_shows_the_policy(smoke):
+    """The demo's first proprio and frame are the env's at reset with the demo's seed."""
+    from roboact.policy.data import open_demos, read_fields
+    from roboact.policy.runner import make_env
+    from roboact.policy.suites import get_bench_suite
+
+    root, _ = smoke
+    suite = get_bench_suite("metaworld")
+    src = open_demos(suite, TASK, root / "demos", 1, 2)
+    demo = read_fields(src, "demo_0", ["obs/ee_pos", "obs/gripper_states", "obs/corner_rgb"])
+    env = make_env("metaworld", TASK, 128, 10)
+    try:
+        obs = env.reset(seed=src.seeds[0])
+    finally:
+        env.close()
+    prop = np.concatenate([demo["obs/ee_pos"][0], demo["obs/gripper_states"][0]]).astype(np.float32)
+    assert np.allclose(obs.proprio, prop, atol=1e-5)
+    assert np.array_equal(obs.rgb["corner"], demo["obs/corner_rgb"][0])
+
+
+def test_unknown_task_and_wrong_backbone_fail_before_any_work(smoke, tiny_clip_backbone, tiny_checkpoints):
+    root, _ = smoke
+    with pytest.raises(PolicyError, match="unknown metaworld task 'plate-slid-v3'"):
+        cli(base_args(root, tiny_clip_backbone, **{"--tasks": "plate-slid-v3", "-o": root / "o2"}))
+    with pytest.raises(PolicyError, match="trained on backbone 'hf-clip'.*'lite0-minilm'"):
+        cli(base_args(root, tiny_clip_backbone, **{"--backbone": "lite0-minilm", "--backbone-path": False,
+                                                   "-o": root / "o2", "--model": f"x={tiny_checkpoints['full']}"}))
+    assert not (root / "o2" / "table2.md").exists()
+
+
+def test_truncated_demo_file_is_a_clear_error(smoke, tiny_clip_backbone, tmp_path):
+    from roboact.sim.demos import DemoError
+
+    root, _ = smoke
+    good = root / "demos" / "metaworld" / f"{TASK}_demo.hdf5"
+    bad = tmp_path / "demos" / "metaworld" / good.name
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(good.read_bytes()[:4096])
+    with pytest.raises(DemoError, match="truncated or corrupt"):
+        cli(base_args(root, tiny_clip_backbone, **{"--demos": tmp_path / "demos", "-o": tmp_path / "o"}))
+    assert not (tmp_path / "o" / "table2.md").exists()
+
+
+def test_simulator_that_fails_to_start_or_experts_that_fail_stop_the_run(smoke, tiny_clip_backbone, tmp_path,
+                                                                        monkeypatch):
+    root, _ = smoke
+    with monkeypatch.context() as m:
+        m.setattr("roboact.sim.metaworld._make_raw_env", lambda *a: (_ for _ in ()).throw(RuntimeError("no GL")))
+        with pytest.raises(SimError, match="plate-slide-v3.*failed to start.*no GL"):
+            cli(base_args(root, tiny_clip_backbone, **{"-o": tmp_path / "a"}))
+    assert not (tmp_path / "a" / "table2.md").exists()
+    with pytest.raises(PolicyError, match="experts succeed below 80%.*0/2.*no table is written"):
+        cli(base_args(root, tiny_clip_backbone, **{"-o": tmp_path / "b", "--max-steps": 5}))
+    assert (tmp_path / "b" / "expert_check.json").is_file() and not (tmp_path / "b" / "table2.md").exists()
