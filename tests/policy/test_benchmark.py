@@ -25,7 +25,8 @@ def cli(argv):
 
 def base_args(root, bb, **over):
     opts = {"--suite": "metaworld", "--mode": "smoke", "--backbone": "hf-clip", "--backbone-path": bb.path,
-            "--demos": root / "demos", "--cache": root / "cache", "-o": root / "out", "--steps": 40}
+            "--demos": root / "demos", "--cache": root / "cache", "-o": root / "out", "--steps": 40,
+            "--max-steps": 60}  # plate-slide's expert needs ~50 steps from these initial states
     opts.update(over)
     # value None: a bare flag; False: leave the option out
     return [x for k, v in opts.items() if v is not False for x in ((k, v) if v is not None else (k,))] + \
@@ -141,3 +142,4 @@ def test_simulator_that_fails_to_start_or_experts_that_fail_stop_the_run(smoke, 
     with pytest.raises(PolicyError, match="experts succeed below 80%.*0/2.*no table is written"):
         cli(base_args(root, tiny_clip_backbone, **{"-o": tmp_path / "b", "--max-steps": 5}))
     assert (tmp_path / "b" / "expert_check.json").is_file() and not (tmp_path / "b" / "table2.md").exists()
+    assert not (tmp_path / "b" / "cells").exists()  # stopped before training anything

@@ -127,7 +127,7 @@ class EnvRunner:
         if float(frame.std()) == 0.0:  # a broken GL/renderer install shows up here, not as a 0% row
             raise SimError(f"{self.cfg.suite}/{self.cfg.task}: camera '{self.suite.camera}' renders a constant "
                            f"image (value {int(frame.flat[0])}); the renderer is broken (MUJOCO_GL?)")
-        env_s, agent_s, frames = time.perf_counter() - t, 0.0, [frame] if record else []
+        reset_s, env_s, agent_s, frames = time.perf_counter() - t, 0.0, 0.0, [frame] if record else []
         agent.reset(self.env)
         n = 0
         while not obs.success and n < self.cfg.max_steps:
@@ -138,8 +138,8 @@ class EnvRunner:
             env_s, agent_s, n = env_s + time.perf_counter() - t2, agent_s + t2 - t, n + 1
             if record:
                 frames.append(obs.rgb[self.suite.camera])
-        return {"index": i, **{k: v for k, v in self.suite.reset_kwargs(i).items()}, "success": bool(obs.success),
-                "steps": n, "env_s": env_s, "agent_s": agent_s, "frames": frames}
+        return {"index": i, **self.suite.reset_kwargs(i), "success": bool(obs.success), "steps": n,
+                "reset_s": round(reset_s, 3), "env_s": env_s, "agent_s": agent_s, "frames": frames}
 
     def _write_video(self, folder: Path, frames: list, i: int, success: bool, tag: str) -> str:
         from roboact.data.video import write_mp4

@@ -302,7 +302,7 @@ def generate_task(cfg: DemosConfig, suite, task: str, runner: Runner, bar=None) 
             _append_log(paths.log, {**res, "task": task})
             if res["status"] == "ok":
                 ok[res["k"]] = (paths.shard(res["k"]), "demo_0")
-                if bar is not None:
+                if bar is not None and len(ok) <= cfg.num_demos:
                     bar.update(1)
             elif res["status"] == "failed":
                 skip.add(res["k"])
