@@ -1,5 +1,12 @@
+from pathlib import Path
+
 import pytest
 import torch
+
+from tests.conftest import make_feature_corpus
+
+HELD_OUT = (("push", "window"), ("open", "door"))
+FAST = {"optim.lr": 2e-3, "checkpoint_every": 1000, "eval_every": 10, "log_every": 5}
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -14,3 +21,17 @@ def one_torch_thread():
     with threadpool_limits(limits=1):
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="package")
+def trained(tmp_path_factory, tiny_clip_backbone, one_torch_thread):
+    """A compositional corpus (HELD_OUT pairs only in test), a full model and the mean-pool baseline."""
+    from roboact.train.loop import train
+    from tests.train.test_train import make_cfg
+
+    root = tmp_path_factory.mktemp("eval_corpus")
+    manifest, cache = make_feature_corpus(root, tiny_clip_backbone, held_out=HELD_OUT)
+    full = train(make_cfg(manifest, cache, tiny_clip_backbone, root / "full", steps=40, **FAST))
+    base = train(make_cfg(manifest, cache, tiny_clip_backbone, root / "base", steps=40, **FAST,
+                          **{"model.fusion": "meanpool", "model.disentangle": False}))
+    return root, manifest, cache, Path(full.final), Path(base.final)

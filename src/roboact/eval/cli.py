@@ -1,17 +1,26 @@
 """`roboact eval`: score checkpoints on a split and write report.md, report.json and plots."""
 from __future__ import annotations
 
+from roboact.eval.config import SUITES
+
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="retrieval, zero-shot, compositional and disentanglement metrics of checkpoints",
+    p = sub.add_parser("eval", help="retrieval, zero-shot, compositional, disentanglement, time-reversal and "
+                            "unseen-viewpoint metrics of checkpoints",
                        description="Evaluate one or more RoboAct-CLIP checkpoints on cached features of a split; "
-                                   "one table row per --model. A missing checkpoint is reported as 'not run'. "
+                                   "one table row per --model (mean ± 95% t-interval when it names one "
+                                   "checkpoint per seed), one table per suite. A missing checkpoint is "
+                                   "reported as 'not run'. "
                                    "Metric definitions: docs/eval.md.")
     p.add_argument("--manifest", required=True, help="clip manifest (JSONL)")
     p.add_argument("--cache", required=True, help="feature-cache root (roboact extract --out)")
-    p.add_argument("--model", dest="models", action="append", default=[], metavar="NAME=DIR", required=True,
+    p.add_argument("--model", dest="models", action="append", default=[], metavar="NAME=DIR[,DIR...]",
+                   required=True,
                    help="a table row: its name and checkpoint folder (a run folder works too: its final/ is used); "
-                        "repeat for several rows")
+                        "several comma-separated folders (one per training seed) make the row mean ± 95%% "
+                        "t-interval over seeds; repeat for several rows")
+    p.add_argument("--suites", help=f"comma-separated, from {','.join(SUITES)} (default: every suite that "
+                                    "applies to the data; naming one that cannot apply is an error)")
     p.add_argument("--split", default="test", help="split that is scored (default: test)")
     p.add_argument("--train-split", default="train", help="split the leakage probes train on and that defines "
                                                            "seen pairs (default: train)")
@@ -31,11 +40,25 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_model(s: str) -> tuple[str, str]:
-    name, sep, folder = s.partition("=")
-    if not sep or not name.strip() or not folder.strip():
-        raise ValueError(f"--model {s!r}: expected NAME=CHECKPOINT_DIR")
-    return name.strip(), folder.strip()
+def parse_model(s: str) -> tuple[str, str | list[str]]:
+    """'full=DIR' -> ('full', 'DIR'); 'full=D0,D1,D2' -> ('full', ['D0', 'D1', 'D2']), one per seed."""
+    name, sep, folders = s.partition("=")
+    if not sep or not name.strip() or not folders.strip():
+        raise ValueError(f"--model {s!r}: expected NAME=CHECKPOINT_DIR or NAME=DIR,DIR,... (one per seed)")
+    parts = [f.strip() for f in folders.split(",")]
+    if any(not f for f in parts):
+        raise ValueError(f"--model {s!r}: row {name.strip()!r} has an empty folder in its comma-separated list")
+    return name.strip(), parts[0] if len(parts) == 1 else parts
+
+
+def parse_suites(s: str | None) -> list[str] | None:
+    if s is None:
+        return None
+    names = [x.strip() for x in s.split(",") if x.strip()]
+    bad = [x for x in names if x not in SUITES]
+    if bad or not names:
+        raise ValueError(f"--suites {s!r}: expected a comma-separated list of {', '.join(SUITES)}")
+    return names
 
 
 def parse_pair(s: str) -> tuple[str, str]:
@@ -54,7 +77,8 @@ def run(args) -> int:
                      backbone_path=args.backbone_path, split=args.split, train_split=args.train_split,
                      heldout_pairs=[parse_pair(p) for p in args.heldout_pairs] if args.heldout_pairs else None,
                      seed=args.seed, device=args.device, threads=args.threads, batch_size=args.batch_size,
-                     probe_max_train=args.probe_max_train, plots=not args.no_plots, progress=not args.no_progress)
+                     probe_max_train=args.probe_max_train, suites=parse_suites(args.suites),
+                     plots=not args.no_plots, progress=not args.no_progress)
     report = evaluate(cfg)
     print(markdown_table(report))
     print(f"report: {args.out}/report.md, {args.out}/report.json")

@@ -6,14 +6,21 @@ from dataclasses import dataclass, field
 from roboact.data.manifest import SPLITS
 from roboact.utils.config import check
 
+# The evaluation suites, in report order. "standard": retrieval, zero-shot, compositional, disentanglement
+# (the main table); "reversal": time-reversed clips vs the opposite action; "openvocab": held-out
+# (action, object) pairs ranked among every caption; "viewpoint": clips of cameras absent from training.
+SUITES: tuple[str, ...] = ("standard", "reversal", "openvocab", "viewpoint")
+
 
 @dataclass
 class EvalConfig:
     manifest: str                                   # JSONL manifest (roboact.data.manifest)
     cache: str                                      # feature-cache root (roboact extract --out)
     out: str                                        # report folder: report.md, report.json, plots/
-    # one table row per entry: (row name, checkpoint folder); a folder without a checkpoint is "not run"
-    models: list[tuple[str, str]] = field(default_factory=list)
+    # one table row per entry: (row name, checkpoint folder) or (row name, [one folder per training seed]);
+    # normalised to (name, (folder, ...)). A row none of whose folders has a checkpoint is "not run"; a
+    # multi-seed row missing only some of them is an error (the interval would silently cover fewer seeds).
+    models: list[tuple[str, str | list[str]]] = field(default_factory=list)
     backbone: str | None = None                     # None: the backbone the checkpoints were trained on
     backbone_path: str | None = None                # None: the checkpoints' backbone_path
     split: str = "test"                             # clips that are scored
@@ -28,6 +35,9 @@ class EvalConfig:
     threads: int | None = None
     batch_size: int = 512                           # clips per forward pass
     probe_max_train: int = 20000                    # train clips encoded for the probes (seeded subsample)
+    # suites to run (names of SUITES). None: every suite that applies to the data, the others listed in
+    # the report with the reason; a suite named here that cannot apply is an error.
+    suites: list[str] | None = None
     plots: bool = True
     progress: bool = True
 
@@ -36,10 +46,8 @@ class EvalConfig:
         check(bool(self.cache), "cache", "a feature-cache root is required")
         check(bool(self.out), "out", "an output folder is required")
         check(len(self.models) >= 1, "models", "name at least one model as NAME=CHECKPOINT_DIR")
+        self.models = [_normalise_row(i, m) for i, m in enumerate(self.models)]
         names = [m[0] for m in self.models]
-        for i, m in enumerate(self.models):
-            check(len(m) == 2 and all(isinstance(x, str) and x.strip() for x in m), f"models[{i}]",
-                  f"must be (row name, checkpoint folder), got {m!r}")
         check(len(set(names)) == len(names), "models", f"row names must be unique, got {names}")
         check(self.split in SPLITS, "split", f"must be one of {SPLITS}, got {self.split!r}")
         check(self.train_split in SPLITS, "train_split", f"must be one of {SPLITS}, got {self.train_split!r}")
@@ -51,3 +59,26 @@ class EvalConfig:
         check(self.threads is None or self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         check(self.probe_max_train >= 2, "probe_max_train", f"must be >= 2, got {self.probe_max_train}")
+        if self.suites is not None:
+            check(len(self.suites) >= 1, "suites", f"name at least one of {', '.join(SUITES)} (or leave unset)")
+            bad = [x for x in self.suites if x not in SUITES]
+            check(not bad, "suites", f"unknown suite {bad[:1]} (known: {', '.join(SUITES)})")
+            check(len(set(self.suites)) == len(self.suites), "suites", f"listed twice in {self.suites}")
+
+    def folders(self, name: str) -> tuple[str, ...]:
+        return dict(self.models)[name]
+
+
+def _normalise_row(i: int, m) -> tuple[str, tuple[str, ...]]:
+    """(name, folder) or (name, [folders]) -> (name, (folders...)), each a non-empty string, none twice."""
+    ok = isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str) and m[0].strip()
+    check(bool(ok), f"models[{i}]", f"must be (row name, checkpoint folder or list of folders), got {m!r}")
+    name, folders = m[0].strip(), m[1]
+    folders = [folders] if isinstance(folders, str) else folders
+    check(isinstance(folders, (tuple, list)) and len(folders) >= 1
+          and all(isinstance(f, str) and f.strip() for f in folders), f"models[{i}]",
+          f"row {name!r}: checkpoint folders must be non-empty strings, got {m[1]!r}")
+    folders = tuple(f.strip() for f in folders)
+    twice = sorted({f for f in folders if folders.count(f) > 1})
+    check(not twice, f"models[{i}]", f"row {name!r} names {twice[0] if twice else ''} twice (one folder per seed)")
+    return name, folders

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import torch
 
+from roboact.data.captions import atomic_caption
 from roboact.data.splits import Pair, pairs_of
 from roboact.eval.config import EvalConfig
+from roboact.eval.suites import OPPOSITE, reversal_targets, unseen_cameras
 from roboact.eval.zero_shot import vocab_grid
 from roboact.train.data import ClipSet, TextTable, Vocab, build_clipset, load_rows
 
@@ -31,6 +33,18 @@ class EvalData:
     grid_ids: torch.Tensor             # (G, 3)
     text: TextTable                    # frozen text-tower features of every caption above
     notes: list[str] = field(default_factory=list)
+    train_split: str = "train"
+    # time reversal: (N,) action id of each clip's opposite (-1: none in the vocabulary), and (N,) index in
+    # `all_captions` of the caption with the opposite action, same subject and object (-1: not in the pool)
+    reversal_opposite: torch.Tensor | None = None
+    reversal_caption: torch.Tensor | None = None
+    own_caption_all: torch.Tensor | None = None     # (N,) index of each clip's own caption in `all_captions`
+    # unseen viewpoint: cameras of the scored split, those absent from the train split, (N,) clips filmed by them
+    eval_cameras: list[str] = field(default_factory=list)
+    train_cameras: list[str] = field(default_factory=list)
+    unseen_cameras: list[str] = field(default_factory=list)
+    camera_mask: torch.Tensor | None = None
+    all_caption_pairs: list[Pair] = field(default_factory=list)  # (action, object) of each of `all_captions`
 
     def scored_factors(self) -> list[str]:
         """Factors with a zero-shot column: subject only when the data has at least two subjects."""
@@ -85,7 +99,19 @@ def load_eval_data(cfg: EvalConfig, cache, backbone) -> EvalData:
     grid_caps, grid_ids = vocab_grid(vocab.subjects, vocab.actions, vocab.objects)
     log.info("text features of %d captions + %d zero-shot grid captions", len(all_caps), len(grid_caps))
     text = TextTable.build(all_caps + grid_caps, backbone, text_cache_file(cfg.out, backbone))
-    return EvalData(vocab, eval_set, probe_set, held, mask, all_caps, unseen, grid_caps, grid_ids, text, notes)
+    cap_index = {c: i for i, c in enumerate(all_caps)}
+    caption_pair = {r.caption: (r.action, r.object) for r in [*train_rows, *eval_set.rows]}
+    opposite = reversal_targets(vocab.actions, eval_set.labels[:, 1])
+    rev_caps = torch.tensor([cap_index.get(atomic_caption(r.subject, OPPOSITE[r.action], r.object), -1)
+                             if o >= 0 else -1 for r, o in zip(eval_set.rows, opposite.tolist())], dtype=torch.long)
+    own = torch.tensor([cap_index[r.caption] for r in eval_set.rows], dtype=torch.long)
+    unseen_cams = unseen_cameras(eval_set.rows, train_rows)
+    cam_mask = torch.tensor([r.camera in set(unseen_cams) for r in eval_set.rows], dtype=torch.bool)
+    return EvalData(vocab, eval_set, probe_set, held, mask, all_caps, unseen, grid_caps, grid_ids, text, notes,
+                    train_split=cfg.train_split, reversal_opposite=opposite, reversal_caption=rev_caps,
+                    own_caption_all=own, eval_cameras=sorted({r.camera for r in eval_set.rows}),
+                    train_cameras=sorted({r.camera for r in train_rows}), unseen_cameras=unseen_cams,
+                    camera_mask=cam_mask, all_caption_pairs=[caption_pair[c] for c in all_caps])
 
 
 def text_cache_file(out: str, backbone) -> Path:

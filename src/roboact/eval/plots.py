@@ -3,7 +3,9 @@
 - heatmap.png: video-text cosine similarities, clips sorted by caption, so a model that matches clips
   to their captions shows a bright staircase along the diagonal;
 - action_pca.png: the action branch projected on its first two principal components, coloured by action;
-- training_curves.png: each row's metrics.jsonl (written by the trainer) overlaid.
+- training_curves.png: each row's metrics.jsonl (written by the trainer) overlaid;
+- suite_<name>.png (reversal, openvocab, viewpoint): one group of bars per metric, one bar per row, error
+  bars the 95% t-interval over seeds (multi-seed rows), a black tick at chance.
 """
 from __future__ import annotations
 
@@ -145,7 +147,34 @@ def plot_training_curves(path: Path, runs: dict[str, list[dict]]) -> None:
     plt.close(fig)
 
 
-def write_plots(folder: Path, rows, plot_data: dict, data) -> dict[str, str]:
+def plot_suite_bars(path: Path, suite: str, rows, data) -> None:
+    from roboact.eval.report import SUITE_COLUMNS, suite_chance
+
+    plt = _plt()
+    cols, chance = SUITE_COLUMNS[suite], suite_chance(suite, data)
+    ok = [r for r in rows if r.status == "ok"]
+    width = 0.8 / max(1, len(ok))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(cols) * max(1, len(ok)) ** 0.5), 4.2))
+    x = np.arange(len(cols))
+    for i, r in enumerate(ok):
+        vals = [r.metrics.get(k) for k, _ in cols]
+        errs = [(r.intervals.get(k) or {}).get("half_width") for k, _ in cols]
+        ax.bar(x + (i - (len(ok) - 1) / 2) * width, [np.nan if v is None else v for v in vals], width,
+               yerr=None if all(e is None for e in errs) else [0.0 if e is None else e for e in errs], capsize=3,
+               label=f"{r.name} ({len(r.seeds)} seed{'s' if len(r.seeds) != 1 else ''})")
+    for j, (k, _) in enumerate(cols):
+        if chance.get(k) is not None:
+            ax.plot([j - 0.45, j + 0.45], [chance[k]] * 2, color="black", lw=1.2, ls="--")
+    ax.set_xticks(x, [h for _, h in cols], rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{suite}: mean over seeds, 95% t-interval; dashed = chance")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(folder: Path, rows, plot_data: dict, data, suites: list[str] = ()) -> dict[str, str]:
     """Write every figure that has data (atomically); returns {figure: path relative to the report folder}."""
     from roboact.utils.io import atomic_path
 
@@ -157,6 +186,10 @@ def write_plots(folder: Path, rows, plot_data: dict, data) -> dict[str, str]:
     runs = training_runs(rows)
     if runs:
         jobs["training_curves"] = lambda p: plot_training_curves(p, runs)
+    if any(r.status == "ok" for r in rows):
+        for suite in suites:
+            if suite != "standard":
+                jobs[f"suite_{suite}"] = lambda p, s=suite: plot_suite_bars(p, s, rows, data)
     written = {}
     for name, fn in jobs.items():
         dest = folder / f"{name}.png"

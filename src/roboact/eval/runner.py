@@ -2,10 +2,12 @@
 
     from roboact.eval.runner import EvalConfig, evaluate
     res = evaluate(EvalConfig(manifest="corpus/manifest.jsonl", cache="corpus/cache", out="runs/eval",
-                              models=[("full", "runs/full/final"), ("no temporal", "runs/abl1/final")]))
+                              models=[("full", ["runs/s0/full", "runs/s1/full", "runs/s2/full"]),
+                                      ("no temporal", "runs/abl1/final")]))
 
 Writes `report.md`, `report.json` and `plots/*.png` under `out`. Rows whose checkpoint does not exist are
-kept as "not run" (never dropped, never filled in), so a table always shows what is missing.
+kept as "not run" (never dropped, never filled in), so a table always shows what is missing. A row with
+several checkpoints (one per training seed) reports each metric's mean and 95% t-interval over them.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import torch
 from roboact.eval.config import EvalConfig
 from roboact.eval.data import EvalData, load_eval_data
 from roboact.eval import metrics as M
+from roboact.eval.seeds import aggregate_seeds
+from roboact.eval.suites import applicability, reverse_time, select_suites, two_way_accuracy
 from roboact.eval.zero_shot import zero_shot_classifiers
 from roboact.models.config import FACTORS, RoboActConfig
 
@@ -32,12 +36,14 @@ __all__ = ["EvalConfig", "evaluate"]
 @dataclass
 class RowResult:
     name: str
-    checkpoint: str
+    checkpoint: str                               # the folder; with several seeds, the folders joined by ","
     status: str                                   # "ok" or "not run"
     variant: str = ""
     reason: str = ""
-    metrics: dict = field(default_factory=dict)   # column key -> float or None (not applicable)
-    details: dict = field(default_factory=dict)   # per-pair |cos|, probe sizes, caption counts...
+    metrics: dict = field(default_factory=dict)   # column key -> float (mean over seeds) or None (not applicable)
+    intervals: dict = field(default_factory=dict)  # column key -> 95% t-interval over seeds (>= 2 seeds only)
+    seeds: list = field(default_factory=list)     # per checkpoint: folder, training seed, its own metrics
+    details: dict = field(default_factory=dict)   # per-pair |cos|, probe sizes... (of the first seed)
     notes: list[str] = field(default_factory=list)
     run_dir: str | None = None                    # where metrics.jsonl (training curves) was looked for
 
@@ -109,21 +115,28 @@ def retrieval_metrics(sims: torch.Tensor, caption_ids: torch.Tensor) -> dict:
     return out
 
 
-def compositional_metrics(model, data: EvalData, enc: dict, protos: dict, cfg: EvalConfig) -> dict:
-    """The held-out clips only. Two caption pools: with the seen-pair captions competing (does the model
-    fall back to a familiar caption?) and unseen-only (can it tell the novel pairs apart?)."""
-    keys = ("comp_v2t_r1_all", "comp_v2t_r1_unseen", "comp_action", "comp_object")
+COMP_KEYS = ("comp_v2t_r1_all", "comp_v2t_r5_all", "comp_v2t_r1_unseen", "comp_v2t_r5_unseen",
+             "comp_action", "comp_object")
+
+
+def compositional_metrics(model, data: EvalData, enc: dict, protos: dict, fused_all: torch.Tensor,
+                          cfg: EvalConfig) -> dict:
+    """The held-out clips only (the main table's compositional columns and the open-vocabulary suite).
+    Two caption pools: every caption of the train and scored splits, seen pairs competing (does the model
+    fall back to a familiar caption?), and unseen-only (can it tell the novel pairs apart?)."""
     mask = data.heldout_mask
     if not mask.any():
-        return dict.fromkeys(keys)
+        return dict.fromkeys(COMP_KEYS)
     rows = [r for r, m in zip(data.eval_set.rows, mask.tolist()) if m]
     video, labels = enc["video"][mask], data.eval_set.labels[mask]
     res = {}
-    for key, pool in (("comp_v2t_r1_all", data.all_captions), ("comp_v2t_r1_unseen", data.unseen_captions)):
+    unseen_fused = encode_captions(model, data.text(data.unseen_captions), cfg.batch_size, cfg.device)
+    for name, pool, fused in (("all", data.all_captions, fused_all), ("unseen", data.unseen_captions, unseen_fused)):
         index = {c: i for i, c in enumerate(pool)}
-        fused = encode_captions(model, data.text(pool), cfg.batch_size, cfg.device)
         ids = torch.tensor([index[r.caption] for r in rows])
-        res[key] = M.recall_video_to_text(M.cosine_matrix(video, fused), ids, 1)
+        sims = M.cosine_matrix(video, fused)
+        for k in (1, 5):
+            res[f"comp_v2t_r{k}_{name}"] = M.recall_video_to_text(sims, ids, k)
     res["comp_action"] = M.factor_accuracy(enc["action"][mask], protos["action"], labels[:, 1])
     res["comp_object"] = M.factor_accuracy(enc["object"][mask], protos["object"], labels[:, 2])
     return res
@@ -145,44 +158,144 @@ def probe_metrics(model, data: EvalData, enc: dict, cfg: EvalConfig) -> tuple[di
     return res, details
 
 
-def model_metrics(model, data: EvalData, cfg: EvalConfig) -> tuple[dict, dict, dict]:
-    """(column metrics, details, plot data) of one model on the shared data."""
+REVERSAL_KEYS = ("rev_fwd_acc", "rev_rev_acc", "rev_balanced", "rev_fwd_v2t_r1", "rev_rev_v2t_r1")
+
+
+def reversal_metrics(model, data: EvalData, enc: dict, protos: dict, fused_all: torch.Tensor,
+                     cfg: EvalConfig) -> tuple[dict, dict]:
+    """Clips whose action has an opposite, played forwards and backwards (suites.py, docs/eval.md).
+
+    2-way: the action branch must prefer the clip's own action forwards and the opposite action backwards
+    (prototypes of the zero-shot classifier). Retrieval: the reversed clip's video vector must rank the
+    caption with the opposite action (same subject and object) first among every caption of the train
+    and scored splits; forwards, the same clips must rank their own caption first.
+    """
+    es, opp_all = data.eval_set, data.reversal_opposite
+    idx = (opp_all >= 0).nonzero().flatten()
+    if len(idx) == 0:
+        return dict.fromkeys(REVERSAL_KEYS), {}
+    rev = encode_clips(model, reverse_time(es.features[idx]), cfg.batch_size, cfg.device)
+    own, opp = es.labels[idx, 1], opp_all[idx]
+    fwd_action = enc["action"][idx]
+    res = {"rev_fwd_acc": two_way_accuracy(fwd_action, protos["action"], own, opp),
+           "rev_rev_acc": two_way_accuracy(rev["action"], protos["action"], opp, own)}
+    res["rev_balanced"] = (res["rev_fwd_acc"] + res["rev_rev_acc"]) / 2
+    cap = data.reversal_caption[idx]
+    has = cap >= 0
+    if has.any():
+        res["rev_rev_v2t_r1"] = M.recall_video_to_text(M.cosine_matrix(rev["video"][has], fused_all), cap[has], 1)
+        res["rev_fwd_v2t_r1"] = M.recall_video_to_text(M.cosine_matrix(enc["video"][idx][has], fused_all),
+                                                       data.own_caption_all[idx][has], 1)
+    else:
+        res["rev_rev_v2t_r1"] = res["rev_fwd_v2t_r1"] = None
+    per_action = {}
+    for a in torch.unique(own).tolist():
+        m = own == a
+        per_action[data.vocab.actions[a]] = {
+            "clips": int(m.sum()), "opposite": data.vocab.actions[int(opp[m][0])],
+            "fwd_acc": two_way_accuracy(fwd_action[m], protos["action"], own[m], opp[m]),
+            "rev_acc": two_way_accuracy(rev["action"][m], protos["action"], opp[m], own[m])}
+    return res, {"per_action": per_action}
+
+
+VIEWPOINT_KEYS = ("vp_action", "vp_object", "vp_v2t_r1")
+
+
+def viewpoint_metrics(data: EvalData, enc: dict, protos: dict, sims: torch.Tensor) -> dict:
+    """Zero-shot action/object accuracy and v->t R@1 (the scored split's distinct captions, as in the
+    main table) on the clips filmed by cameras absent from the train split."""
+    mk, es = data.camera_mask, data.eval_set
+    if not mk.any():
+        return dict.fromkeys(VIEWPOINT_KEYS)
+    return {"vp_action": M.factor_accuracy(enc["action"][mk], protos["action"], es.labels[mk, 1]),
+            "vp_object": M.factor_accuracy(enc["object"][mk], protos["object"], es.labels[mk, 2]),
+            "vp_v2t_r1": M.recall_video_to_text(sims[mk], es.caption_ids[mk], 1)}
+
+
+def model_metrics(model, data: EvalData, cfg: EvalConfig, suites: list[str]) -> tuple[dict, dict, dict]:
+    """(column metrics, details, plot data) of one model on the shared data, for the suites that run."""
     es = data.eval_set
     enc = encode_clips(model, es.features, cfg.batch_size, cfg.device)
     fused = encode_captions(model, data.text(es.captions), cfg.batch_size, cfg.device)    # (C, 3D)
     sims = M.cosine_matrix(enc["video"], fused)                                              # (N, C)
-    m = retrieval_metrics(sims, es.caption_ids)
     n_classes = {f: len(data.vocab.names(f)) for f in FACTORS}
     protos = zero_shot_classifiers(model, data.text(data.grid_captions), data.grid_ids, n_classes, cfg.batch_size)
-    for j, f in enumerate(FACTORS):
-        m[f"zs_{f}"] = M.factor_accuracy(enc[f], protos[f], es.labels[:, j]) if f in data.scored_factors() else None
-    m.update(compositional_metrics(model, data, enc, protos, cfg))
-    cos = M.mean_abs_cos(enc)
-    m["mean_abs_cos"] = cos["mean"]
-    probes, probe_details = probe_metrics(model, data, enc, cfg)
-    m.update(probes)
+    need_all = {"standard", "openvocab", "reversal"} & set(suites)
+    fused_all = encode_captions(model, data.text(data.all_captions), cfg.batch_size, cfg.device) if need_all else None
+    m, details = {}, {}
+    if "standard" in suites:
+        m.update(retrieval_metrics(sims, es.caption_ids))
+        for j, f in enumerate(FACTORS):
+            m[f"zs_{f}"] = (M.factor_accuracy(enc[f], protos[f], es.labels[:, j])
+                            if f in data.scored_factors() else None)
+    if "standard" in suites or "openvocab" in suites:
+        m.update(compositional_metrics(model, data, enc, protos, fused_all, cfg))
+    if "standard" in suites:
+        cos = M.mean_abs_cos(enc)
+        m["mean_abs_cos"] = cos["mean"]
+        probes, details["probes"] = probe_metrics(model, data, enc, cfg)
+        m.update(probes)
+        details["abs_cos_pairs"] = cos
+    if "reversal" in suites:
+        rev, details["reversal"] = reversal_metrics(model, data, enc, protos, fused_all, cfg)
+        m.update(rev)
+    if "viewpoint" in suites:
+        m.update(viewpoint_metrics(data, enc, protos, sims))
     plot = {"sims": sims, "action": enc["action"], "action_labels": es.labels[:, 1]}
-    return m, {"abs_cos_pairs": cos, "probes": probe_details}, plot
+    return m, details, plot
 
 
 # --- the program ------------------------------------------------------------------------------------------
 
-def evaluate_row(name: str, folder: str, data: EvalData, cfg: EvalConfig) -> tuple[RowResult, dict | None]:
+def training_seed(ckpt: Path) -> int | None:
+    """The seed the checkpoint's run was trained with (config.json "train"), None if not recorded."""
+    from roboact.utils.io import read_json
+
+    try:
+        seed = read_json(ckpt / "config.json").get("train", {}).get("seed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) else None
+
+
+def evaluate_row(name: str, folders: tuple[str, ...], data: EvalData, cfg: EvalConfig,
+                 suites: list[str]) -> tuple[RowResult, dict | None]:
+    """One table row: each seed's checkpoint scored alone, then averaged (with intervals when >= 2)."""
     from roboact.models.encoder import load_heads
 
-    ckpt, why = resolve_checkpoint(folder)
-    if ckpt is None:
+    resolved = [resolve_checkpoint(f) for f in folders]
+    if all(c is None for c, _ in resolved):
+        why = "; ".join(w for _, w in resolved)
         log.warning("row %r: not run (%s)", name, why)
-        return RowResult(name, folder, "not run", reason=why), None
-    model = load_heads(ckpt, device=cfg.device)
+        return RowResult(name, ",".join(folders), "not run", reason=why), None
     t0 = time.perf_counter()
-    m, details, plot = model_metrics(model, data, cfg)
-    details["seconds"] = round(time.perf_counter() - t0, 3)
-    run_dir = find_run_dir(ckpt)
-    row = RowResult(name, str(ckpt), "ok", variant_of(model.cfg), metrics=m, details=details,
-                    notes=row_notes(model.cfg, data), run_dir=str(run_dir) if run_dir else None)
-    log.info("row %r (%s): evaluated in %.1f s", name, row.variant, details["seconds"])
-    return row, plot
+    seeds, first_plot, first_details, model_cfg = [], None, {}, None
+    for ckpt, _ in resolved:      # open_backbone_and_cache made sure every seed has its checkpoint
+        model = load_heads(ckpt, device=cfg.device)
+        m, details, plot = model_metrics(model, data, cfg, suites)
+        seeds.append({"checkpoint": str(ckpt), "train_seed": training_seed(ckpt), "metrics": m})
+        if first_plot is None:
+            first_plot, first_details, model_cfg = plot, details, model.cfg
+        if len(resolved) > 1:
+            seeds[-1]["details"] = details
+    means, intervals = aggregate_seeds([s["metrics"] for s in seeds])
+    first_details["seconds"] = round(time.perf_counter() - t0, 3)
+    ckpt0 = Path(seeds[0]["checkpoint"])
+    run_dir = find_run_dir(ckpt0)
+    notes = row_notes(model_cfg, data)
+    train_seeds = [s["train_seed"] for s in seeds]
+    if len(seeds) > 1 and None not in train_seeds and len(set(train_seeds)) < len(train_seeds):
+        notes.append(f"its {len(seeds)} checkpoints were trained with training seeds {train_seeds}: repeated "
+                     f"seeds are not independent replications, so the interval is too narrow")
+    if len(seeds) > 1:
+        notes.append(f"mean ± 95% t-interval over {len(seeds)} checkpoints; plots show the first "
+                     f"({seeds[0]['checkpoint']})")
+    row = RowResult(name, ",".join(s["checkpoint"] for s in seeds), "ok", variant_of(model_cfg), metrics=means,
+                    intervals=intervals, seeds=seeds, details=first_details, notes=notes,
+                    run_dir=str(run_dir) if run_dir else None)
+    log.info("row %r (%s, %d seed(s)): evaluated in %.1f s", name, row.variant, len(seeds),
+             first_details["seconds"])
+    return row, first_plot
 
 
 def row_notes(mc: RoboActConfig, data: EvalData) -> list[str]:
@@ -213,10 +326,24 @@ def open_backbone_and_cache(cfg: EvalConfig):
     from roboact.data.features import FeatureCache
     from roboact.models.encoder import load_config
 
-    found = [(p, load_config(p)) for p, _ in (resolve_checkpoint(d) for _, d in cfg.models) if p is not None]
+    found = []
+    for name, folders in cfg.models:
+        resolved = [resolve_checkpoint(d) for d in folders]
+        missing = [(d, why) for d, (p, why) in zip(folders, resolved) if p is None]
+        if missing and len(missing) < len(folders):
+            d, why = missing[0]
+            raise ValueError(f"row {name!r}: checkpoint {folders.index(d) + 1} of {len(folders)} ({d}) is "
+                             f"missing: {why}. A multi-seed row needs every seed's checkpoint (name only the "
+                             f"finished ones to average fewer seeds)")
+        row = [(p, load_config(p)) for p, _ in resolved if p is not None]
+        variants = sorted({variant_of(mc) for _, mc in row})
+        if len(variants) > 1:
+            raise ValueError(f"row {name!r}: its checkpoints are different variants ({'; '.join(variants)}); "
+                             f"one row averages seeds of one model")
+        found += row
     if not found:
         raise ValueError("none of the models has a checkpoint: " + "; ".join(
-            f"{n}: {resolve_checkpoint(d)[1]}" for n, d in cfg.models))
+            f"{n}: {'; '.join(resolve_checkpoint(d)[1] for d in ds)}" for n, ds in cfg.models))
     name = cfg.backbone or found[0][1].backbone
     path = cfg.backbone_path if cfg.backbone else (cfg.backbone_path or found[0][1].backbone_path)
     backbone = load_backbone(name, path=path)
@@ -259,9 +386,11 @@ def _evaluate(cfg: EvalConfig) -> dict:
     np.random.seed(cfg.seed % 2**32)
     backbone, cache = open_backbone_and_cache(cfg)
     data = load_eval_data(cfg, cache, backbone)
+    suites, skipped = select_suites(cfg.suites, applicability(data))
+    log.info("suites: %s%s", ", ".join(suites), "".join(f"; {k} not run ({v})" for k, v in skipped.items()))
     rows, plot_data = [], {}
-    for name, folder in tqdm(cfg.models, desc="eval", disable=not cfg.progress, dynamic_ncols=True):
-        row, plot = evaluate_row(name, folder, data, cfg)
+    for name, folders in tqdm(cfg.models, desc="eval", disable=not cfg.progress, dynamic_ncols=True):
+        row, plot = evaluate_row(name, folders, data, cfg, suites)
         rows.append(row)
         if plot is not None:
             plot_data[name] = plot
@@ -270,7 +399,7 @@ def _evaluate(cfg: EvalConfig) -> dict:
     if cfg.plots:
         from roboact.eval.plots import write_plots
 
-        plots = write_plots(out / "plots", rows, plot_data, data)
-    report = build_report(cfg, data, rows, plots, backbone.spec(), time.perf_counter() - t0)
+        plots = write_plots(out / "plots", rows, plot_data, data, suites)
+    report = build_report(cfg, data, rows, plots, backbone.spec(), time.perf_counter() - t0, suites, skipped)
     write_report(out, report)
     return report
