@@ -3,7 +3,8 @@
 For one suite: the env (step + render of the policy camera), each encoder's closed-loop `step` (one new
 frame), the BC policy's forward, and one BC training step. R3M (ResNet-50) and real CLIP (ViT-B/32) are timed
 with random weights: their cost does not depend on the weights, which cannot be had here. RoboAct-CLIP is
-timed with freshly initialised heads on the real lite0 backbone (or --model CHECKPOINT).
+timed with freshly initialised heads on the real lite0 backbone (or --model CHECKPOINT), and its heads alone
+(the window's frame features are cached by the stream, so heads_ms is what RoboAct adds to the backbone).
 
     .venv/bin/python benchmarks/bench_policy.py --suite metaworld [--steps 60] [--threads 1] [--model CKPT]
 
@@ -132,7 +133,11 @@ def main() -> None:
             loss.backward()
             opt.step()
 
-        rows[name] = {"encoder_ms": round(enc_ms, 2), "policy_ms": round(pol_ms, 3),
+        heads_ms = None
+        if hasattr(enc, "streams"):  # RoboAct: the heads alone, on the window the stream holds
+            window = enc.streams[0].window
+            heads_ms = round(median_ms(lambda: enc.enc.encode_video(window), args.steps), 2)
+        rows[name] = {"encoder_ms": round(enc_ms, 2), "heads_ms": heads_ms, "policy_ms": round(pol_ms, 3),
                       "train_step_ms": round(median_ms(train_step, args.steps), 3),
                       "step_ms": round(env_ms + enc_ms + pol_ms, 1)}
         print(f"{name:48s} encoder {enc_ms:7.1f} ms  policy {pol_ms:5.2f} ms  "

@@ -49,3 +49,20 @@ def test_stream_batch_of_envs_and_reset(encoder):
     assert stream.step(frames[0, :1])["action"].shape[0] == 1
     # the episode start is padded with the first frame: all differences are zero
     assert torch.equal(stream.window[0, 0], stream.window[0, -1])
+
+
+def test_keep_drops_ended_envs_and_the_rest_match_their_own_streams(encoder):
+    frames = np.random.default_rng(2).integers(0, 255, (6, 3, 32, 32, 3), dtype=np.uint8)  # (T, envs, H, W, 3)
+    batched, singles = encoder.stream(), [encoder.stream() for _ in range(3)]
+    alive = [0, 1, 2]
+    for t in range(6):
+        if t == 3:
+            alive = [0, 2]
+            batched.keep([0, 2])  # env 1's episode ended
+        got = batched.step(frames[t, alive])["fused"]
+        for row, env in enumerate(alive):
+            ref = singles[env].step(frames[t, env])["fused"]
+            assert torch.allclose(got[row], ref[0], atol=1e-5), (t, env)
+    fresh = encoder.stream()
+    fresh.keep([0])  # nothing to drop before the first frame
+    assert fresh.window is None

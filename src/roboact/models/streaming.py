@@ -44,6 +44,12 @@ class StreamingEncoder:
             self._window = torch.cat([self._window[:, 1:], feats.unsqueeze(1)], dim=1)
         return self.encoder.encode_video(self._window, normalize=normalize)
 
+    def keep(self, rows) -> None:
+        """Batched streams (several environments in lockstep): only the environments at these batch
+        positions go on; the others' episodes ended. Before the first frame there is nothing to drop."""
+        if self._window is not None:
+            self._window = self._window[torch.as_tensor(list(rows), dtype=torch.long)]
+
     @property
     def window(self) -> torch.Tensor | None:
         return self._window

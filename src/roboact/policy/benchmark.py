@@ -65,6 +65,7 @@ class BenchmarkConfig:
     min_expert_success: float = 0.8
     videos: int = 2                    # rollout videos per row and task (seed 0's final evaluation)
     workers: int = 1                   # processes running cells in parallel
+    parallel: int = 10                 # envs per process rolled out in lockstep (batched encoder; runner.py)
     threads: int = 1                   # torch threads per process (0: torch's default). One is fastest on a
                                        # shared CPU: oversubscribed OpenMP threads make lite0 10x slower
     out: str = "runs/policy"
@@ -85,6 +86,7 @@ class BenchmarkConfig:
         check(0.0 <= self.min_expert_success <= 1.0, "min_expert_success", "must be in [0, 1]")
         check(self.videos >= 0 and self.workers >= 1 and self.threads >= 0, "videos/workers/threads",
               "videos >= 0, workers >= 1, threads >= 0")
+        check(1 <= self.parallel <= 64, "parallel", f"must be in [1, 64], got {self.parallel}")
         if self.mode == "full":
             check(self.seeds >= 3, "seeds", f"full mode needs >= 3 seeds, got {self.seeds} (use --mode custom)")
             check(self.rollouts >= 20, "rollouts", f"full mode needs >= 20 rollouts, got {self.rollouts} "
@@ -152,13 +154,15 @@ def prepare_rows(cfg: BenchmarkConfig, tasks: list[str]) -> list[Row]:
 _RUNNERS: dict[tuple, object] = {}
 
 
-def runner_for(suite: str, task: str, rollouts: int, max_steps: int, image_size: int):
-    """One runner (one env) per task per process, reused by the expert check and every cell."""
+def runner_for(suite: str, task: str, rollouts: int, max_steps: int, image_size: int, parallel: int = 1):
+    """One runner (its envs) per task per process, reused by the expert check and every cell."""
     from roboact.policy.runner import EnvRunner, RunnerConfig
 
     key = (suite, task, rollouts, max_steps, image_size)
+    parallel = max(1, min(parallel, rollouts))
     if key not in _RUNNERS:
-        _RUNNERS[key] = EnvRunner(RunnerConfig(suite, task, rollouts, max_steps, image_size))
+        _RUNNERS[key] = EnvRunner(RunnerConfig(suite, task, rollouts, max_steps, image_size, parallel))
+    _RUNNERS[key].cfg.parallel = parallel
     return _RUNNERS[key]
 
 
@@ -218,6 +222,7 @@ class CellJob:
     folder: str                        # where result.json and the policy go
     record: int                        # videos to record at the final evaluation
     video_dir: str
+    parallel: int = 1                  # lockstep envs; not in the cell key (changes only float rounding)
 
 
 def cell_key(identity: dict, job: CellJob) -> str:
@@ -249,7 +254,7 @@ def run_cell(job: CellJob) -> dict:
     suite = get_bench_suite(job.suite)
     enc = _encoder(job.spec, job.encoder)
     data = load_demo_set(enc, job.source, suite, FeatureCache(job.cache_dir))
-    runner = runner_for(job.suite, job.task, job.rollouts, job.max_steps, job.image_size)
+    runner = runner_for(job.suite, job.task, job.rollouts, job.max_steps, job.image_size, job.parallel)
     train_cfg = dataclasses.replace(job.train, seed=job.seed)
     res = train_bc(data, enc, runner, train_cfg, record=job.record, video_dir=job.video_dir)
     folder = Path(job.folder)
@@ -360,7 +365,7 @@ def _run(cfg: BenchmarkConfig) -> dict:
 def _job(cfg: BenchmarkConfig, row: Row, task: str, seed: int, source, out: Path) -> CellJob:
     job = CellJob(row.spec, cfg.encoder, cfg.suite, task, seed, source, cfg.cache_dir,
                   dataclasses.replace(cfg.train, seed=seed), cfg.rollouts, cfg.max_steps, cfg.image_size, "",
-                  cfg.videos if seed == 0 else 0, str(out / "videos" / row.spec.slug / task))
+                  cfg.videos if seed == 0 else 0, str(out / "videos" / row.spec.slug / task), cfg.parallel)
     job.folder = str(out / "cells" / row.spec.slug / task / f"seed{seed}-{cell_key(row.encoder.identity(), job)}")
     return job
 

@@ -64,6 +64,8 @@ def _protocol(p) -> None:
     p.add_argument("--videos", type=int, default=None, help="rollout videos per row and task")
     p.add_argument("--min-expert-success", type=float, default=0.8)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--parallel", type=int, default=10,
+                   help="envs per process rolled out in lockstep, one batched encoder call per step (default 10)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (default 1, fastest on a shared CPU; 0: torch default)")
     p.add_argument("-o", "--out", default=None, help="default runs/policy/<suite>-<mode>")
@@ -131,7 +133,7 @@ def build_config(args):
     return BenchmarkConfig(
         suite=args.suite, mode=args.mode, rows=rows, train=train, demos_dir=args.demos, make_demos=args.make_demos,
         encoder=EncoderSettings(args.backbone, args.backbone_path, args.output, args.window, args.stride),
-        min_expert_success=args.min_expert_success, workers=args.workers, threads=args.threads,
+        min_expert_success=args.min_expert_success, workers=args.workers, parallel=args.parallel, threads=args.threads,
         out=args.out or f"runs/policy/{args.suite}-{args.mode}", cache_dir=args.cache,
         command=" ".join(["roboact", *map(shlex.quote, sys.argv[1:])]), progress=not args.no_progress,
         **{**base, **given})

@@ -6,6 +6,7 @@ two stages so that demonstrations are encoded cheaply and exactly as at control 
     frame_features(frames [T, H, W, 3] uint8) -> [T, d]     the expensive per-frame network (cached)
     embed_episode(features [T, d])            -> [T, D]     the embedding at every step t of an episode
     reset(); step(frame [H, W, 3])            -> [1, D]     the same embedding, online, one frame per step
+             step(frames [B, H, W, 3])        -> [B, D]     B envs in lockstep; keep(rows) drops ended ones
 
 `embed_episode(frame_features(frames))[t]` equals the t-th `step` after a `reset` (tests check it), so
 a policy is trained on exactly the inputs it will see in closed loop.
@@ -68,6 +69,14 @@ class FrozenObsEncoder:
     def step(self, frame: np.ndarray) -> torch.Tensor:
         raise NotImplementedError
 
+    def keep(self, rows: list[int]) -> None:
+        """Lockstep rollouts: only the envs at these batch positions go on. Stateless encoders ignore it."""
+
+
+def _batch(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    return frame[None] if frame.ndim == 3 else frame                         # (B, H, W, 3)
+
 
 class FrameObsEncoder(FrozenObsEncoder):
     """The current frame's feature from a frozen image network (anything with `encode_images`)."""
@@ -93,7 +102,7 @@ class FrameObsEncoder(FrozenObsEncoder):
         pass
 
     def step(self, frame: np.ndarray) -> torch.Tensor:
-        return self.net.encode_images(np.asarray(frame)[None]).float()      # (1, d)
+        return self.net.encode_images(_batch(frame)).float()                # (B, d)
 
 
 class RoboActObsEncoder(FrozenObsEncoder):
@@ -151,7 +160,11 @@ class RoboActObsEncoder(FrozenObsEncoder):
     def step(self, frame: np.ndarray) -> torch.Tensor:
         stream = self.streams[self._t % self.stride]
         self._t += 1
-        return stream.step(np.asarray(frame))[self.output].float()          # (1, D)
+        return stream.step(_batch(frame))[self.output].float()              # (B, D)
+
+    def keep(self, rows: list[int]) -> None:
+        for s in self.streams:
+            s.keep(rows)
 
 
 def window_indices(t: int, n: int, stride: int = 1) -> torch.Tensor:

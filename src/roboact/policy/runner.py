@@ -7,8 +7,16 @@ at the first success or at `max_steps` (the paper's "success within 200 timestep
 
 Agents are anything with `reset(env)` and `act(obs) -> action`: the scripted experts of `roboact.sim`, or a
 `PolicyAgent` (frozen encoder + BC policy). The runner times env and agent separately (per-step cost) and,
-when asked, records the first episodes of a run as mp4. One env serves every run (LIBERO takes seconds to
+when asked, records the first episodes of a run as mp4. Envs serve every run (LIBERO takes seconds to
 start), so a runner is made once per task and process.
+
+Lockstep (`parallel` > 1, agents with `act_batch`): `parallel` envs run their episodes side by side and the
+agent sees all their frames at once, so the frozen encoder runs one batched forward per control step
+instead of one per env. On one CPU thread a batch of frames costs far less per frame than single frames
+(docs/policy.md has the measured figures); the env's own step + render cost is unchanged. An env whose
+episode ends (success or cap) leaves the batch; the next wave starts when all have ended. Each episode
+still starts from its fixed initial state, so results do not depend on `parallel` except through float
+rounding of batched vs single forwards.
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ class RunnerConfig:
     episodes: int = 20                 # rollouts: initial states 0 .. episodes-1
     max_steps: int = 200               # the paper's cap
     image_size: int = 128
+    parallel: int = 1                  # envs stepped in lockstep for agents with `act_batch` (1: one env)
 
     def __post_init__(self) -> None:
         suite = get_bench_suite(self.suite)
@@ -38,6 +47,7 @@ class RunnerConfig:
               f"{self.suite} has {suite.max_init_states} fixed initial states, asked for {self.episodes} rollouts")
         check(1 <= self.max_steps <= 1000, "max_steps", f"must be in [1, 1000], got {self.max_steps}")
         check(16 <= self.image_size <= 512, "image_size", f"must be in [16, 512], got {self.image_size}")
+        check(1 <= self.parallel <= 64, "parallel", f"must be in [1, 64], got {self.parallel}")
 
 
 def make_env(suite: str, task: str, image_size: int, max_steps: int):
@@ -68,6 +78,22 @@ class PolicyAgent:
         prop = torch.from_numpy(np.asarray(obs.proprio, np.float32))[None]        # (1, P)
         return self.policy.act(emb, prop).numpy().astype(np.float64)              # (A,)
 
+    # lockstep interface (EnvRunner with parallel > 1): one batched encoder call for all running envs
+    def reset_batch(self, envs) -> None:
+        self.encoder.reset()
+        self.policy.eval()
+
+    @torch.no_grad()
+    def act_batch(self, obs_list) -> np.ndarray:
+        frames = np.stack([o.rgb[self.camera] for o in obs_list])                  # (B, H, W, 3)
+        emb = self.encoder.step(frames)                                            # (B, D)
+        prop = torch.from_numpy(np.stack([np.asarray(o.proprio, np.float32) for o in obs_list]))  # (B, P)
+        return self.policy(emb, prop)[0].numpy().astype(np.float64)                # (B, A)
+
+    def keep(self, rows: list[int]) -> None:
+        """Only the envs at these batch positions go on (the others' episodes ended)."""
+        self.encoder.keep(rows)
+
 
 class ExpertAgent:
     """The suite's scripted expert (true object poses) behind the agent interface."""
@@ -90,13 +116,17 @@ class EnvRunner:
     def __init__(self, cfg: RunnerConfig):
         self.cfg = cfg
         self.suite = get_bench_suite(cfg.suite)
-        self._env = None
+        self._envs: list = []
 
     @property
     def env(self):
-        if self._env is None:
-            self._env = make_env(self.cfg.suite, self.cfg.task, self.cfg.image_size, self.cfg.max_steps)
-        return self._env
+        return self.envs(1)[0]
+
+    def envs(self, n: int) -> list:
+        """The first n envs, started on first use."""
+        while len(self._envs) < n:
+            self._envs.append(make_env(self.cfg.suite, self.cfg.task, self.cfg.image_size, self.cfg.max_steps))
+        return self._envs[:n]
 
     def run(self, agent, record: int = 0, video_dir: str | Path | None = None, tag: str = "") -> dict:
         """Roll `agent` out once from each initial state; success rate, per-episode rows, timings, and the
@@ -104,9 +134,14 @@ class EnvRunner:
         if record and video_dir is None:
             raise ValueError("recording videos needs a video_dir")
         t0 = time.perf_counter()
+        if self.cfg.parallel > 1 and hasattr(agent, "act_batch"):
+            waves = range(0, self.cfg.episodes, self.cfg.parallel)
+            eps = [ep for w in waves for ep in self._wave(agent, list(range(w, min(w + self.cfg.parallel,
+                                                                                   self.cfg.episodes))), record)]
+        else:
+            eps = (self._episode(agent, i, record=i < record) for i in range(self.cfg.episodes))
         rows, videos, env_s, agent_s, steps = [], [], 0.0, 0.0, 0
-        for i in range(self.cfg.episodes):
-            ep = self._episode(agent, i, record=i < record)
+        for i, ep in enumerate(eps):
             env_s, agent_s, steps = env_s + ep.pop("env_s"), agent_s + ep.pop("agent_s"), steps + ep["steps"]
             frames = ep.pop("frames")
             if frames:
@@ -118,15 +153,58 @@ class EnvRunner:
                 "seconds": time.perf_counter() - t0, "steps": steps,
                 "env_ms_per_step": 1000 * env_s / max(steps, 1), "agent_ms_per_step": 1000 * agent_s / max(steps, 1)}
 
-    def _episode(self, agent, i: int, record: bool) -> dict:
+    def _reset(self, env, i: int):
         from roboact.sim.base import SimError
 
-        t = time.perf_counter()
-        obs = self.env.reset(**self.suite.reset_kwargs(i))
+        obs = env.reset(**self.suite.reset_kwargs(i))
         frame = obs.rgb[self.suite.camera]
         if float(frame.std()) == 0.0:  # a broken GL/renderer install shows up here, not as a 0% row
             raise SimError(f"{self.cfg.suite}/{self.cfg.task}: camera '{self.suite.camera}' renders a constant "
                            f"image (value {int(frame.flat[0])}); the renderer is broken (MUJOCO_GL?)")
+        return obs
+
+    def _wave(self, agent, indices: list[int], record: int) -> list[dict]:
+        """Episodes `indices` side by side, one env each; the agent acts on all running envs at once.
+        Per-episode env/agent seconds are the wave's shares (agent time split evenly over running envs)."""
+        envs = self.envs(len(indices))
+        eps = []
+        for env, i in zip(envs, indices):
+            t = time.perf_counter()
+            obs = self._reset(env, i)
+            eps.append({"index": i, **self.suite.reset_kwargs(i), "success": bool(obs.success), "steps": 0,
+                        "reset_s": round(time.perf_counter() - t, 3), "env_s": 0.0, "agent_s": 0.0,
+                        "frames": [obs.rgb[self.suite.camera]] if i < record else [], "_obs": obs})
+        agent.reset_batch(envs)
+        running = [k for k, ep in enumerate(eps) if not ep["success"] and self.cfg.max_steps > 0]
+        while running:
+            t = time.perf_counter()
+            actions = agent.act_batch([eps[k]["_obs"] for k in running])              # (B, A)
+            share = (time.perf_counter() - t) / len(running)
+            still = []
+            for pos, k in enumerate(running):
+                ep = eps[k]
+                t = time.perf_counter()
+                ep["_obs"] = obs = envs[k].step(actions[pos])
+                ep["env_s"] += time.perf_counter() - t
+                ep["agent_s"] += share
+                ep["steps"] += 1
+                if ep["frames"]:
+                    ep["frames"].append(obs.rgb[self.suite.camera])
+                if obs.success:
+                    ep["success"] = True
+                elif ep["steps"] < self.cfg.max_steps:
+                    still.append(pos)
+            if len(still) < len(running):
+                agent.keep(still)
+            running = [running[pos] for pos in still]
+        for ep in eps:
+            del ep["_obs"]
+        return eps
+
+    def _episode(self, agent, i: int, record: bool) -> dict:
+        t = time.perf_counter()
+        obs = self._reset(self.env, i)
+        frame = obs.rgb[self.suite.camera]
         reset_s, env_s, agent_s, frames = time.perf_counter() - t, 0.0, 0.0, [frame] if record else []
         agent.reset(self.env)
         n = 0
@@ -150,6 +228,6 @@ class EnvRunner:
         return str(path)
 
     def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
-            self._env = None
+        for env in self._envs:
+            env.close()
+        self._envs = []
