@@ -43,10 +43,12 @@ def test_training_lowers_the_loss_and_exports_a_loadable_encoder(feature_corpus,
     assert len(checkpoint_dirs(tmp_path / "run")) <= cfg.keep_checkpoints
 
 
-def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path):
+@pytest.mark.parametrize("reverse_prob", [0.0, 0.5])
+def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path, reverse_prob):
     manifest, cache = feature_corpus
-    straight = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "a", steps=12))
-    cfg_b = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "b", steps=12)
+    over = {"data.reverse_prob": reverse_prob}
+    straight = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "a", steps=12, **over))
+    cfg_b = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "b", steps=12, **over)
     part = train(cfg_b, stop_after=6)
     assert part.steps == 6 and not Path(part.final).exists()
     assert latest_checkpoint(tmp_path / "b").name == "step_00000006"
@@ -157,3 +159,20 @@ def test_resumed_run_forgets_metrics_logged_after_its_checkpoint(tmp_path):
     assert [json.loads(x)["step"] for x in log.read_text().splitlines()] == [2, 4]
     truncate_metrics(log, 0)
     assert log.read_text() == ""
+
+
+def test_reversal_augmentation_uses_only_triplets_seen_in_training(feature_corpus, tiny_clip_backbone):
+    from roboact.data.features import FeatureCache
+    from roboact.train.data import Vocab, build_clipset, load_rows, reversal_map
+
+    manifest, cache = feature_corpus
+    rows = load_rows(manifest)
+    vocab = Vocab.from_rows(rows)
+    train_set = build_clipset([r for r in rows if r.split == "train"], FeatureCache(cache, "hf-clip"), vocab)
+    actions, captions = reversal_map(train_set, vocab)
+    for row, a, c in zip(train_set.rows, actions.tolist(), captions.tolist()):
+        if (row.action, row.object) == ("pull", "window"):  # its opposite (push, window) is held out
+            assert a == c == -1
+        else:  # every other action of the corpus has its opposite with the same object in training
+            assert vocab.actions[a] != row.action and train_set.captions[c].endswith(f"Object is {row.object}.")
+            assert f"Action is {vocab.actions[a]}," in train_set.captions[c]

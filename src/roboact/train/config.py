@@ -19,10 +19,16 @@ class DataConfig:
     backbone_path: str | None = None
     train_splits: list[str] = field(default_factory=lambda: ["train"])
     val_splits: list[str] = field(default_factory=lambda: ["val"])
+    # Probability that a drawn training clip whose action has an opposite (roboact.data.opposites) is
+    # replaced by the clip played backwards, labelled and captioned with the opposite action. Only when
+    # that (subject, opposite action, object) triplet occurs in the training split, so a held-out pair of
+    # a compositional split can never enter training this way. 0 disables.
+    reverse_prob: float = 0.0
 
     def __post_init__(self) -> None:
         check(all(s in ("train", "val", "test") for s in self.train_splits + self.val_splits), "data.train_splits",
               "splits must be among train, val, test")
+        check(0.0 <= self.reverse_prob <= 1.0, "data.reverse_prob", f"must be in [0, 1], got {self.reverse_prob}")
 
 
 @dataclass

@@ -66,6 +66,23 @@ class ClipSet:
         return {f: lab[:, i] for i, f in enumerate(FACTORS)}
 
 
+def reversal_map(clips: ClipSet, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each clip: the action id and caption id (into clips.captions) of its time reversal, or -1 where
+    the action has no opposite or the opposite triplet never occurs in `clips` (so reversal cannot
+    invent a pair, e.g. a held-out one)."""
+    from roboact.data.opposites import OPPOSITE
+
+    caption_of = {tuple(lab): int(c) for lab, c in zip(clips.labels.tolist(), clips.caption_ids.tolist())}
+    actions, captions = [], []
+    for s, a, o in clips.labels.tolist():
+        opp = OPPOSITE.get(vocab.actions[a])
+        b = vocab.actions.index(opp) if opp in vocab.actions else -1
+        c = caption_of.get((s, b, o), -1) if b >= 0 else -1
+        actions.append(b if c >= 0 else -1)
+        captions.append(c)
+    return torch.tensor(actions, dtype=torch.long), torch.tensor(captions, dtype=torch.long)
+
+
 def load_rows(manifest: str | os.PathLike, splits: Sequence[str] | None = None) -> list[ClipRecord]:
     rows = read_manifest(manifest)
     return [r for r in rows if splits is None or r.split in splits]

@@ -22,7 +22,7 @@ from roboact.models.config import FACTORS, RoboActConfig
 from roboact.models.roboact_clip import RoboActCLIP
 from roboact.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from roboact.train.config import TrainConfig
-from roboact.train.data import ClipSet, TextTable, Vocab, build_clipset, load_rows
+from roboact.train.data import ClipSet, TextTable, Vocab, build_clipset, load_rows, reversal_map
 from roboact.utils.config import from_dict
 from roboact.utils.io import atomic_write_json
 
@@ -91,6 +91,7 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(o.warmup_steps, o.steps, o.min_lr_ratio))
         self.plan = BatchPlan(len(train_set), o.batch_size, dist.world_size(), dist.rank(), cfg.seed)
         self.train_caption_feats = text(train_set.captions)                       # (C, d_text)
+        self.rev_action, self.rev_caption = reversal_map(train_set, vocab)        # (N,), (N,): -1 none
         self.gather = _gather if dist.world_size() > 1 else None
         self.amp = cfg.amp and self.device.type == "cuda"
         self.step_num = 0
@@ -99,9 +100,14 @@ class Trainer:
     def step(self) -> dict[str, float]:
         self.model.train()
         idx = self.plan.indices(self.step_num)
-        feats = self.train_set.features[idx].to(self.device, torch.float32)      # (B, n, d)
-        text = self.train_caption_feats[self.train_set.caption_ids[idx]].to(self.device)  # (B, d_text)
-        labels = {k: v.to(self.device) for k, v in self.train_set.label_dict(idx).items()}
+        feats = self.train_set.features[idx].to(torch.float32)                    # (B, n, d)
+        caption_ids = self.train_set.caption_ids[idx]                             # (B,)
+        labels = self.train_set.label_dict(idx)
+        if self.cfg.data.reverse_prob > 0:
+            feats, caption_ids, labels = self._reverse_some(idx, feats, caption_ids, labels)
+        feats = feats.to(self.device)
+        text = self.train_caption_feats[caption_ids].to(self.device)              # (B, d_text)
+        labels = {k: v.to(self.device) for k, v in labels.items()}
         recomb = self._recomb_batch()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             out = self.model(feats, text, labels, recomb=recomb, gather=self.gather)
@@ -120,6 +126,18 @@ class Trainer:
         losses["lr"] = self.sched.get_last_lr()[0]
         losses["temperature"] = float(1.0 / self.model.temperature_scale().detach())
         return losses
+
+    def _reverse_some(self, idx, feats, caption_ids, labels):
+        """Replace eligible clips, each with probability data.reverse_prob, by their time reversal with the
+        opposite action's label and caption. Seeded by (seed, step, rank), so a resumed run draws alike."""
+        g = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.step_num) * 64 + dist.rank())
+        flip = (torch.rand(len(idx), generator=g) < self.cfg.data.reverse_prob) & (self.rev_action[idx] >= 0)
+        if not bool(flip.any()):
+            return feats, caption_ids, labels
+        feats = torch.where(flip[:, None, None], feats.flip(1), feats)
+        caption_ids = torch.where(flip, self.rev_caption[idx], caption_ids)
+        labels = {**labels, "action": torch.where(flip, self.rev_action[idx], labels["action"])}
+        return feats, caption_ids, labels
 
     def _recomb_batch(self):
         if not self.model.cfg.disentangle or self.model.cfg.lambda_recomb == 0:
