@@ -12,7 +12,8 @@ def test_help_lists_every_subcommand(capsys):
         main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for name in ("info", "encode", "simulate", "demos", "curate", "extract", "train", "eval", "demo", "policy"):
+    for name in ("info", "encode", "simulate", "demos", "curate", "extract", "split", "train", "eval", "demo",
+                 "policy"):
         assert name in out, name
 
 

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "demos": "roboact.sim.demos_cli",
     "curate": "roboact.data.curate.cli",
     "extract": "roboact.data.extract_cli",
+    "split": "roboact.data.split_cli",
     "train": "roboact.train.cli",
     "eval": "roboact.eval.cli",
     "demo": "roboact.commands.demo",

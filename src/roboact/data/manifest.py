@@ -115,3 +115,17 @@ def resolve(manifest_path: str | os.PathLike, rel: str) -> Path:
     """Path of a file named in a manifest row (relative to the manifest's folder)."""
     p = Path(rel)
     return p if p.is_absolute() else Path(manifest_path).parent / p
+
+
+def rebase(rows: Iterable[ClipRecord], manifest_path: str | os.PathLike,
+           new_manifest_path: str | os.PathLike) -> list[ClipRecord]:
+    """Copies of `rows` (read from `manifest_path`) whose relative `path` and `episode` still name the same
+    files when the rows are written to `new_manifest_path` (absolute paths stay absolute)."""
+    folder = Path(new_manifest_path).parent.resolve()
+
+    def moved(rel: str) -> str:
+        if not rel or Path(rel).is_absolute():
+            return rel
+        return os.path.relpath(resolve(manifest_path, rel).resolve(), folder)
+
+    return [dataclasses.replace(r, path=moved(r.path), episode=moved(r.episode)) for r in rows]

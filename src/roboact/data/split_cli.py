@@ -1,0 +1,92 @@
+"""`roboact split`: re-split an existing manifest, so one corpus (and one feature cache, keyed by clip id)
+serves every generalization test without simulating or extracting again.
+
+    roboact split corpus/manifest.jsonl --by camera --cameras corner3 --out corpus/manifest_camera.jsonl
+    roboact split corpus/manifest.jsonl --by compositional --pairs "close:drawer,pull:plate" --out ...
+    roboact split corpus/manifest.jsonl --by compositional --heldout-pairs 3 --seed 1 --out ...
+    roboact split corpus/manifest.jsonl --by episode --val-fraction 0.1 --test-fraction 0.1 --out ...
+
+Each split is checked against its promise before it is written (roboact.data.splits); paths are rewritten
+relative to the new manifest's folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("split", help="re-split a manifest: by episode, compositional pairs, or camera",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("manifest", help="input clip manifest (JSONL)")
+    p.add_argument("--by", required=True, choices=("episode", "compositional", "camera"))
+    p.add_argument("--out", required=True, help="output manifest (JSONL); must differ from the input")
+    p.add_argument("--cameras", default="", help="camera split: comma-separated held-out cameras")
+    p.add_argument("--pairs", default="", help="compositional: held-out pairs 'action:object,...'")
+    p.add_argument("--heldout-pairs", type=int, default=3, help="compositional: pairs to choose when --pairs "
+                                                                 "is not given (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="compositional: which pairs are chosen")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="episode split: 0.1 by default; camera split: episodes whose held-out-camera clips "
+                        "are test, 0.2 by default")
+    p.add_argument("--salt", default="", help="changes which episodes fall in val/test")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from roboact.data import splits as S
+    from roboact.data.manifest import ManifestError, read_manifest, rebase, write_manifest
+
+    src, out = Path(args.manifest), Path(args.out)
+    try:
+        if out.resolve() == src.resolve():
+            raise S.SplitError(f"--out {out} is the input manifest; write the new split to another file")
+        rows = read_manifest(src)
+        if args.by == "episode":
+            new = S.assign_episode_splits(rows, args.val_fraction, 0.1 if args.test_fraction is None
+                                          else args.test_fraction, args.salt)
+            S.check_no_episode_leakage(new)
+            info = {}
+        elif args.by == "compositional":
+            pairs = _pairs(args.pairs) or S.choose_heldout_pairs(rows, args.heldout_pairs, args.seed)
+            missing = sorted(set(pairs) - S.pairs_of(rows))
+            if missing:
+                raise S.SplitError(f"--pairs: {missing[0]} has no clip in {src}")
+            new = S.compositional_split(rows, pairs, args.val_fraction, args.salt)
+            S.check_compositional(new, pairs)
+            info = {"heldout_pairs": [list(p) for p in pairs]}
+        else:
+            cams = [c.strip() for c in args.cameras.split(",") if c.strip()]
+            have = sorted({r.camera for r in rows})
+            bad = [c for c in cams if c not in have]
+            if not cams or bad:
+                raise S.SplitError(f"--cameras: {'unknown camera ' + repr(bad[0]) if bad else 'none given'}; "
+                                   f"cameras in {src}: {', '.join(have)}")
+            if set(cams) == set(have):
+                raise S.SplitError(f"--cameras: holding out every camera ({', '.join(have)}) leaves none to train on")
+            new = S.camera_split(rows, cams, args.val_fraction, 0.2 if args.test_fraction is None
+                                 else args.test_fraction, args.salt)
+            S.check_camera_split(new, cams)
+            info = {"heldout_cameras": cams, "dropped_rows": len(rows) - len(new)}
+    except (S.SplitError, ManifestError) as e:
+        print(f"roboact split: {e}")
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(out, rebase(new, src, out))
+    print(json.dumps({"out": str(out), "by": args.by, "splits": S.split_counts(new), **info}))
+    return 0
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    from roboact.data.splits import SplitError
+
+    pairs = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        if item.count(":") != 1 or not all(p.strip() for p in item.split(":")):
+            raise SplitError(f"--pairs: {item!r} is not 'action:object'")
+        a, o = (p.strip() for p in item.split(":"))
+        pairs.append((a, o))
+    return sorted(set(pairs))
