@@ -1,8 +1,9 @@
 """`roboact simulate <simulator>`: build a simulated atomic-action corpus.
 
 Each simulator is one `add_<name>(simulators)` function below that adds its sub-subcommand and sets
-`func`; adding LIBERO means writing `add_libero` (in its own module if it likes) and listing it in
-`SIMULATORS`. Heavy imports stay inside the `run_*` functions so `roboact --help` stays fast.
+`func`. LIBERO clips come from `roboact demos --suite libero_goal` (its demos double as clips); `merge`
+joins such manifests into one corpus. Heavy imports stay inside the `run_*` functions so `roboact --help`
+stays fast.
 """
 from __future__ import annotations
 
@@ -32,13 +33,33 @@ def add_metaworld(simulators) -> None:
     p.add_argument("--max-steps", type=int, default=200, help="steps allowed to reach success (default 200)")
     p.add_argument("--heldout-pairs", type=int, default=3,
                    help="(action, object) pairs held out in manifest_compositional.jsonl (default 3; 0: none)")
+    p.add_argument("--randomize", type=_csv, default=[], metavar="KINDS",
+                   help="per-episode scene variation, comma-separated from camera,light,table "
+                        "(camera: orbit/zoom each camera; light: direction and intensity; table: table and "
+                        "floor colour). Default: none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list-tasks", action="store_true", help="print the task -> (action, object) table and exit")
     p.set_defaults(func=run_metaworld)
 
 
-# One entry per simulator; a LIBERO helper adds `add_libero` here.
-SIMULATORS: list[Callable] = [add_metaworld]
+def add_merge(simulators) -> None:
+    p = simulators.add_parser(
+        "merge", help="merge clip manifests (e.g. Meta-World + LIBERO) into one corpus with fresh splits",
+        description="Write one manifest from several (e.g. `roboact simulate metaworld` and `roboact demos "
+                    "--suite libero_goal` outputs): paths rewritten relative to --out, nothing copied; "
+                    "episode splits and compositional held-out pairs recomputed over the union. Fails on a "
+                    "clip_id that occurs in two inputs.")
+    p.add_argument("manifests", nargs="+", help="manifest.jsonl files, or folders holding one")
+    p.add_argument("--out", required=True, help="output folder (manifest.jsonl, manifest_compositional.jsonl, "
+                   "merge_summary.json); must not be a source's folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of the held-out pair choice (default 0)")
+    p.add_argument("--heldout-pairs", type=int, default=3,
+                   help="(action, object) pairs held out in manifest_compositional.jsonl (default 3; 0: none)")
+    p.set_defaults(func=run_merge)
+
+
+# One entry per simulator (and the merge of their outputs).
+SIMULATORS: list[Callable] = [add_metaworld, add_merge]
 
 
 def register(subparsers) -> None:
@@ -62,7 +83,7 @@ def metaworld_config(args: argparse.Namespace):
                         cameras=args.cameras, image_size=args.image_size, workers=args.workers,
                         seed=args.seed, frames_after_success=args.frames_after_success,
                         max_steps=args.max_steps, heldout_pairs=args.heldout_pairs,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, randomize=args.randomize)
 
 
 def run_metaworld(args: argparse.Namespace) -> int:
@@ -79,6 +100,19 @@ def run_metaworld(args: argparse.Namespace) -> int:
     summary = build_corpus(metaworld_config(args))
     print(format_summary(summary, args.out))
     return 0 if summary["episodes_kept"] else 1
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from roboact.sim.merge import MergeConfig, merge_manifests
+
+    s = merge_manifests(MergeConfig(manifests=args.manifests, out_dir=args.out, seed=args.seed,
+                                    heldout_pairs=args.heldout_pairs))
+    print(f"{s['clips']} clips ({', '.join(f'{k} {v}' for k, v in s['embodiments'].items())}); "
+          f"splits {s['splits']}")
+    if s.get("heldout_pairs"):
+        print("  compositional test pairs: " + "; ".join(f"{a} {o}" for a, o in s["heldout_pairs"]))
+    print(f"manifest: {args.out}/manifest.jsonl  summary: {args.out}/merge_summary.json")
+    return 0
 
 
 def format_summary(s: dict, out: str) -> str:

@@ -57,6 +57,7 @@ class CorpusConfig:
     test_fraction: float = 0.1
     heldout_pairs: int = 3             # (action, object) pairs held out in manifest_compositional.jsonl
     progress: bool = True
+    randomize: list[str] = field(default_factory=list)  # per-episode scene variation: camera, light, table
 
     def __post_init__(self) -> None:
         from roboact.sim.metaworld import ATOMIC_TASKS, CAMERAS
@@ -79,6 +80,15 @@ class CorpusConfig:
         check(0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1,
               "val_fraction", "val_fraction and test_fraction must be >= 0 and sum to less than 1")
         check(self.heldout_pairs >= 0, "heldout_pairs", "must be >= 0")
+        from roboact.sim.appearance import KINDS
+
+        check(isinstance(self.randomize, (list, tuple)), "randomize",
+              f"must be a list of {', '.join(KINDS)}, got {self.randomize!r}")
+        self.randomize = list(self.randomize)
+        bad = [k for k in self.randomize if k not in KINDS]
+        check(not bad, "randomize", f"unknown kind {bad[0] if bad else ''!r}; valid kinds: {', '.join(KINDS)}")
+        check(len(set(self.randomize)) == len(self.randomize), "randomize", "lists a kind twice")
+        self.randomize = [k for k in KINDS if k in self.randomize]  # one order, so settings compare equal
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class EpisodeJob:
     frames_after_success: int
     crf: int
     out_dir: str
+    randomize: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -102,9 +113,12 @@ class EpisodeJob:
         return Path(self.out_dir) / "episodes" / self.task / f"{self.name}.json"
 
     def settings(self) -> dict:
-        """What the episode's content depends on; a meta with other settings is stale and redone."""
-        return {"episode_seed": self.episode_seed, "image_size": self.image_size, "max_steps": self.max_steps,
-                "frames_after_success": self.frames_after_success, "crf": self.crf}
+        """What the episode's content depends on; a meta with other settings is stale and redone.
+
+        `randomize` is listed only when set, so metas of plain corpora from before it existed stay valid."""
+        out = {"episode_seed": self.episode_seed, "image_size": self.image_size, "max_steps": self.max_steps,
+               "frames_after_success": self.frames_after_success, "crf": self.crf}
+        return {**out, "randomize": list(self.randomize)} if self.randomize else out
 
 
 def episode_seed(seed: int, task: str, index: int) -> int:
@@ -115,7 +129,7 @@ def episode_seed(seed: int, task: str, index: int) -> int:
 
 def plan_jobs(cfg: CorpusConfig) -> list[EpisodeJob]:
     return [EpisodeJob(task, i, episode_seed(cfg.seed, task, i), tuple(cfg.cameras), cfg.image_size,
-                       cfg.max_steps, cfg.frames_after_success, cfg.crf, str(cfg.out_dir))
+                       cfg.max_steps, cfg.frames_after_success, cfg.crf, str(cfg.out_dir), tuple(cfg.randomize))
             for task in cfg.tasks for i in range(cfg.episodes_per_task)]
 
 
@@ -170,10 +184,12 @@ def rollout(job: EpisodeJob) -> dict:
 
     Returns per-frame arrays (frame 0 is the reset observation; actions/rewards have one entry fewer).
     """
+    from roboact.sim.appearance import sample_appearance
     from roboact.sim.metaworld import expert_for
 
     env, expert = _env_for(job), expert_for(job.task)
-    obs = env.reset(seed=job.episode_seed)
+    look = sample_appearance(job.episode_seed, job.randomize, job.cameras, env.model.nlight)
+    obs = env.reset(seed=job.episode_seed, appearance=look)
     frames = {c: [obs.rgb[c]] for c in job.cameras}
     states, proprio, success, actions, rewards = [obs.state], [obs.proprio], [obs.success], [], []
     success_frame = None
@@ -198,7 +214,8 @@ def rollout(job: EpisodeJob) -> dict:
             "success": np.asarray(success, dtype=bool),                # [T]
             "actions": np.stack(actions).astype(np.float32).reshape(-1, 4),  # [T-1, 4]
             "rewards": np.asarray(rewards, dtype=np.float32),          # [T-1]
-            "success_frame": -1 if success_frame is None else success_frame}
+            "success_frame": -1 if success_frame is None else success_frame,
+            "appearance": env.appearance if job.randomize else {}}   # what was applied, per camera
 
 
 def _rel(job: EpisodeJob) -> dict:
@@ -224,6 +241,8 @@ def save_episode(job: EpisodeJob, ep: dict, seconds: float) -> dict:
             "num_frames": int(len(ep["states"])), "success_frame": int(ep["success_frame"]),
             "fps": CONTROL_HZ, "cameras": list(job.cameras), "seconds": round(seconds, 3),
             "settings": job.settings(), **(rel if ok else {"record": "", "videos": {}})}
+    if ep.get("appearance"):
+        meta["appearance"] = ep["appearance"]
     atomic_write_json(job.meta_path(), meta)
     return meta
 
@@ -290,22 +309,47 @@ def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
     from roboact.sim.metaworld import instruction_for, label_for
 
     lab = label_for(job.task)
+    look = meta.get("appearance", {})
     return [ClipRecord(clip_id=f"metaworld_{job.task}_{job.name}_{cam}", path=meta["videos"][cam],
                        subject=_SUBJECT, action=lab.action, object=lab.object, task=job.task, camera=cam,
                        seed=job.episode_seed, num_frames=meta["num_frames"], fps=meta["fps"],
                        source=_SOURCE, embodiment=_EMBODIMENT, episode=meta["record"],
                        instruction=instruction_for(job.task),
                        extra={"episode_index": job.index, "success_frame": meta["success_frame"],
-                              "image_size": job.image_size})
+                              "image_size": job.image_size, **_appearance_extra(look, cam)})
             for cam in job.cameras]
 
 
-def write_manifests(cfg: CorpusConfig, rows: list[ClipRecord]) -> dict:
-    """manifest.jsonl (split by episode) and manifest_compositional.jsonl (held-out pairs as test)."""
+def _appearance_extra(look: dict, camera: str) -> dict:
+    """The randomisation a clip was rendered with; `camera` of the row stays the base camera's name."""
+    out = {}
+    if camera in look.get("camera", {}):
+        out["camera_pose"] = look["camera"][camera]
+    out.update({k: look[k] for k in ("light", "table") if k in look})
+    return out
+
+
+def write_manifests(cfg, rows: list[ClipRecord], split_units: list[str] | None = None) -> dict:
+    """manifest.jsonl (split by episode) and manifest_compositional.jsonl (held-out pairs as test).
+
+    `cfg` needs out_dir, val_fraction, test_fraction, heldout_pairs and seed (CorpusConfig, MergeConfig).
+    `split_units[i]`, when given, replaces row i's episode as the unit a split keeps together (merge: the
+    episode path relative to its own corpus, and one unit per demo of a multi-demo LIBERO file); the rows
+    are written with their own `episode`.
+    """
     out = Path(cfg.out_dir)
+    originals = rows
+    if split_units is not None:
+        rows = [dataclasses.replace(r, episode=u) for r, u in zip(rows, split_units, strict=True)]
+
+    def written(split_rows: list[ClipRecord]) -> list[ClipRecord]:
+        if split_units is None:
+            return split_rows
+        return [dataclasses.replace(o, split=r.split) for o, r in zip(originals, split_rows, strict=True)]
+
     rows = assign_episode_splits(rows, cfg.val_fraction, cfg.test_fraction)
     check_no_episode_leakage(rows)
-    write_manifest(out / "manifest.jsonl", rows)
+    write_manifest(out / "manifest.jsonl", written(rows))
     (out / "manifest_compositional.jsonl").unlink(missing_ok=True)  # never leave one from an older run
     info: dict = {"manifest": "manifest.jsonl", "splits": split_counts(rows), "heldout_pairs": []}
     if cfg.heldout_pairs == 0 or not rows:
@@ -318,7 +362,7 @@ def write_manifests(cfg: CorpusConfig, rows: list[ClipRecord]) -> dict:
         return info
     comp = compositional_split(rows, held, cfg.val_fraction)
     check_compositional(comp, held)
-    write_manifest(out / "manifest_compositional.jsonl", comp)
+    write_manifest(out / "manifest_compositional.jsonl", written(comp))
     info.update(manifest_compositional="manifest_compositional.jsonl", heldout_pairs=[list(p) for p in held],
                 compositional_splits=split_counts(comp))
     return info

@@ -155,14 +155,20 @@ class MetaWorldEnv:
         self._renderer = FastRenderer(self._env.model, image_size, image_size) if self.cameras else None
         self._steps = 0
         self._obs: np.ndarray | None = None
+        self._scene = None          # SceneAppearance, made on the first randomised reset
+        self.appearance: dict = {}  # what the last reset applied (roboact.sim.appearance)
 
-    def reset(self, seed: int | None = None, init_state: int | None = None) -> Observation:
+    def reset(self, seed: int | None = None, init_state: int | None = None,
+              appearance: dict | None = None) -> Observation:
+        """`appearance`: a `sample_appearance(...)` dict applied to the scene for this episode (camera poses,
+        lights, table/floor colour); None or {} renders the model's own scene. Dynamics are unaffected."""
         import mujoco
 
         if seed is not None and init_state is not None and seed != init_state:
             raise SimError(f"Meta-World reset: pass seed or init_state, not both ({seed} vs {init_state})")
         seed = seed if seed is not None else init_state
         env = self._env
+        self._set_appearance(appearance or {})
         # Clear solver warm-starts etc. so a reused env and a fresh one give bit-identical episodes.
         mujoco.mj_resetData(env.model, env.data)
         env._freeze_rand_vec = False
@@ -185,6 +191,19 @@ class MetaWorldEnv:
         self._steps += 1
         extra = {"reward": float(reward), "truncated": bool(truncated), "step": self._steps}
         return self._observation(success=bool(info.get("success", 0.0)), info=extra)
+
+    def _set_appearance(self, sample: dict) -> None:
+        """Before the reset forwards the state, so `data` gets the new camera and light poses."""
+        if not sample and self._scene is None:
+            return
+        from roboact.sim.appearance import SceneAppearance
+
+        if self._scene is None:
+            self._scene = SceneAppearance(self._env.model)
+        try:
+            self.appearance = self._scene.apply(sample)
+        except ValueError as e:
+            raise SimError(f"{self.task}: {e}") from None
 
     def _observation(self, success: bool, info: dict) -> Observation:
         obs = self._obs

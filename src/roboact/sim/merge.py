@@ -1,0 +1,104 @@
+"""One corpus from several clip manifests, e.g. Meta-World Sawyer clips (`roboact simulate metaworld`) and
+LIBERO-Goal Panda clips (`roboact demos --suite libero_goal`), for cross-embodiment training.
+
+Nothing is copied: the merged manifests point at the source files, with paths rewritten relative to the
+output folder. Splits are recomputed over the union so that they are consistent across sources:
+- by episode, keyed by the episode path *relative to its own corpus*, so a Meta-World clip keeps the split
+  it had in its own manifest (same key, same fractions), wherever the merged folder is;
+- a LIBERO demo file holds a task's 50 demos, so there the unit is (file, demo), not the file, else every
+  demo of a task would fall in one split;
+- compositional held-out pairs are chosen again over the union's (action, object) pairs.
+The manifest rows keep their own `episode` (the file path); the split unit is only used for splitting.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from roboact.data.manifest import ClipRecord, read_manifest, resolve
+from roboact.utils.config import check
+from roboact.utils.io import atomic_write_json
+
+
+class MergeError(ValueError):
+    """Manifests cannot be merged as asked (clip id collision, missing file, output over a source)."""
+
+
+@dataclass
+class MergeConfig:
+    manifests: list[str]            # manifest files, or folders holding a manifest.jsonl
+    out_dir: str
+    seed: int = 0                   # seeds the choice of held-out (action, object) pairs
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    heldout_pairs: int = 3
+
+    def __post_init__(self) -> None:
+        check(bool(self.manifests), "manifests", "give at least one manifest to merge")
+        self.manifests = [str(m) for m in self.manifests]
+        check(all(m.strip() for m in self.manifests), "manifests", "contains an empty path")
+        check(bool(str(self.out_dir).strip()), "out_dir", "must be a folder path")
+        check(0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1,
+              "val_fraction", "val_fraction and test_fraction must be >= 0 and sum to less than 1")
+        check(self.heldout_pairs >= 0, "heldout_pairs", "must be >= 0")
+
+
+def manifest_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p / "manifest.jsonl" if p.is_dir() else p
+
+
+def split_unit(row: ClipRecord) -> str:
+    """What one split keeps together: the episode record, one demo of a multi-demo file, else the clip."""
+    if row.episode and "demo" in row.extra:
+        return f"{row.episode}#{row.extra['demo']}"
+    return row.episode or row.clip_id
+
+
+def _rebase(manifest: Path, rel: str, out: Path, clip_id: str) -> str:
+    path = resolve(manifest, rel)
+    if not path.is_file():
+        raise MergeError(f"{manifest}: clip {clip_id!r} names {rel!r}, which does not exist ({path})")
+    return os.path.relpath(path.resolve(), out.resolve())
+
+
+def merge_manifests(cfg: MergeConfig) -> dict:
+    """Write `out_dir`/manifest.jsonl (+ manifest_compositional.jsonl, merge_summary.json); returns the summary."""
+    from roboact.sim.corpus import write_manifests
+
+    out = Path(cfg.out_dir)
+    sources = [manifest_file(m) for m in cfg.manifests]
+    for src in sources:
+        if out.resolve() == src.parent.resolve():
+            raise MergeError(f"{out}: is the folder of source manifest {src}; the merged manifest would "
+                             f"overwrite it. Choose another --out")
+    if len({s.resolve() for s in sources}) != len(sources):
+        raise MergeError("the same manifest is listed twice")
+    rows: list[ClipRecord] = []
+    units: list[str] = []
+    first_seen: dict[str, Path] = {}
+    per_source = []
+    for src in sources:
+        src_rows = read_manifest(src)
+        for r in src_rows:
+            if r.clip_id in first_seen:
+                raise MergeError(f"clip_id {r.clip_id!r} is in both {first_seen[r.clip_id]} and {src}; "
+                                 f"merge corpora with distinct clip ids (e.g. different tasks or episodes)")
+            first_seen[r.clip_id] = src
+            units.append(split_unit(r))
+            r.path = _rebase(src, r.path, out, r.clip_id)
+            if r.episode:
+                r.episode = _rebase(src, r.episode, out, r.clip_id)
+            rows.append(r)
+        per_source.append({"manifest": str(src), "clips": len(src_rows),
+                           "sources": sorted({r.source for r in src_rows}),
+                           "embodiments": sorted({r.embodiment for r in src_rows})})
+    out.mkdir(parents=True, exist_ok=True)
+    info = write_manifests(cfg, rows, split_units=units)
+    summary = {"clips": len(rows), "inputs": per_source,
+               "embodiments": dict(sorted(Counter(r.embodiment for r in rows).items())), **info,
+               "config": asdict(cfg)}
+    atomic_write_json(out / "merge_summary.json", summary)
+    return summary

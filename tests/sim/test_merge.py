@@ -1,0 +1,106 @@
+"""`roboact simulate merge`: one manifest over Meta-World and LIBERO corpora (files are stand-ins; no simulator)."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from roboact.data.manifest import ClipRecord, read_manifest, resolve, write_manifest
+from roboact.data.splits import assign_episode_splits, check_compositional
+from roboact.sim import cli as sim_cli
+from roboact.sim.merge import MergeConfig, MergeError, merge_manifests, split_unit
+from roboact.utils.config import ConfigError
+from roboact.utils.io import read_json
+
+MW = {"drawer-open-v3": ("open", "drawer"), "drawer-close-v3": ("close", "drawer"),
+      "window-open-v3": ("open", "window"), "window-close-v3": ("close", "window"),
+      "plate-slide-v3": ("push", "plate"), "coffee-pull-v3": ("pull", "mug")}
+LIBERO = {"open_the_middle_drawer_of_the_cabinet": ("open", "drawer"),
+          "push_the_plate_to_the_front_of_the_stove": ("push", "plate"), "turn_on_the_stove": ("turn on", "stove")}
+
+
+def _touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+
+
+def metaworld_corpus(root, episodes=4, cams=("corner", "corner4")):
+    rows = []
+    for task, (a, o) in MW.items():
+        for e in range(episodes):
+            _touch(root / f"episodes/{task}/e{e:04d}.npz")
+            for c in cams:
+                _touch(root / f"videos/{task}/e{e:04d}_{c}.mp4")
+                rows.append(ClipRecord(clip_id=f"metaworld_{task}_e{e:04d}_{c}",
+                                       path=f"videos/{task}/e{e:04d}_{c}.mp4", subject="Robot", action=a,
+                                       object=o, task=task, camera=c, source="metaworld", embodiment="sawyer",
+                                       episode=f"episodes/{task}/e{e:04d}.npz"))
+    write_manifest(root / "manifest.jsonl", assign_episode_splits(rows))
+    return root / "manifest.jsonl"
+
+
+def libero_corpus(root, demos=30):
+    rows = []
+    for task, (a, o) in LIBERO.items():
+        _touch(root / f"libero_goal/{task}_demo.hdf5")
+        for k in range(demos):
+            video = f"videos/libero_goal/{task}/seed_{k:06d}.mp4"
+            _touch(root / video)
+            rows.append(ClipRecord(clip_id=f"libero_goal/{task}/seed_{k:06d}", path=video, subject="Robot",
+                                   action=a, object=o, task=f"libero_goal/{task}", camera="agentview", seed=k,
+                                   source="libero", embodiment="panda", episode=f"libero_goal/{task}_demo.hdf5",
+                                   extra={"demo": f"demo_{k}"}))
+    write_manifest(root / "manifest.jsonl", rows)
+    return root / "manifest.jsonl"
+
+
+def merge(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    sim_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["simulate", "merge", *argv])
+    return args.func(args)
+
+
+def test_merge_two_embodiments_keeps_paths_valid_and_splits_consistent(tmp_path, capsys):
+    mw, lib = metaworld_corpus(tmp_path / "data/mw"), libero_corpus(tmp_path / "demos")
+    out = tmp_path / "runs/both"
+    assert merge([str(mw), str(lib.parent), "--out", str(out), "--heldout-pairs", "2"]) == 0
+    assert "panda 90" in capsys.readouterr().out
+    rows = read_manifest(out / "manifest.jsonl")
+    by_id = {r.clip_id: r for r in rows}
+    assert len(rows) == len(read_manifest(mw)) + len(read_manifest(lib))
+    assert {r.embodiment for r in rows} == {"sawyer", "panda"}
+    for r in rows:
+        assert all(resolve(out / "manifest.jsonl", p).is_file() for p in (r.path, r.episode))
+    # a Meta-World clip keeps the split of its own corpus; cameras of one episode stay together
+    for r in read_manifest(mw):
+        assert by_id[r.clip_id].split == r.split
+    # LIBERO demos share one file but are split one demo at a time
+    lib_rows = [r for r in rows if r.source == "libero"]
+    assert len({r.split for r in lib_rows if r.task.endswith("turn_on_the_stove")}) > 1
+    assert len({split_unit(r) for r in lib_rows}) == len(lib_rows)
+    # compositional pairs are chosen over the union and are whole pairs
+    summary = read_json(out / "merge_summary.json")
+    held = [tuple(p) for p in summary["heldout_pairs"]]
+    comp = read_manifest(out / "manifest_compositional.jsonl")
+    assert len(held) == 2 and {(r.action, r.object) for r in comp if r.split == "test"} == set(held)
+    units = [split_unit(r) for r in comp]
+    check_compositional([ClipRecord(**{**r.__dict__, "episode": u}) for r, u in zip(comp, units)], held)
+    assert summary["embodiments"] == {"panda": 90, "sawyer": 48}
+
+
+def test_merge_rejects_collisions_missing_files_and_overwriting_a_source(tmp_path):
+    mw = metaworld_corpus(tmp_path / "a")
+    twin = metaworld_corpus(tmp_path / "b")
+    with pytest.raises(MergeError, match="clip_id 'metaworld_drawer-open-v3_e0000_corner' is in both"):
+        merge_manifests(MergeConfig(manifests=[str(mw), str(twin)], out_dir=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(MergeError, match="overwrite"):
+        merge_manifests(MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "a")))
+    (tmp_path / "a/videos/drawer-open-v3/e0001_corner4.mp4").unlink()
+    with pytest.raises(MergeError, match="e0001_corner4.mp4.*does not exist"):
+        merge_manifests(MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "out")))
+    with pytest.raises(ConfigError, match="manifests"):
+        MergeConfig(manifests=[], out_dir=str(tmp_path / "out"))
+    with pytest.raises(ConfigError, match="heldout_pairs"):
+        MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "out"), heldout_pairs=-1)
