@@ -91,3 +91,12 @@ def test_camera_split_is_an_unseen_viewpoint_on_unseen_episodes():
     bad = [dataclasses.replace(split[0], camera="corner3", split="train"), *split[1:]]
     with pytest.raises(SplitError, match="held-out cameras"):
         check_camera_split(bad, ["corner3"])
+
+
+def test_demos_of_one_file_are_separate_episodes():
+    from roboact.data.manifest import ClipRecord
+    from roboact.data.splits import episode_key
+
+    a, b = (ClipRecord(clip_id=f"c{i}", path=f"v{i}.mp4", subject="Robot", action="open", object="drawer",
+                       episode="task_demo.hdf5", extra={"demo": f"demo_{i}"}) for i in range(2))
+    assert episode_key(a) != episode_key(b) and episode_key(a).startswith("task_demo.hdf5#")

@@ -27,7 +27,10 @@ class SplitError(ValueError):
 
 
 def episode_key(row: ClipRecord) -> str:
-    """What ties clips together: the episode record they share, else the clip itself."""
+    """What ties clips together: the episode record they share (one demo of a multi-demo file such as a
+    robomimic HDF5, whose rows carry extra["demo"]), else the clip itself."""
+    if row.episode and "demo" in row.extra:
+        return f"{row.episode}#{row.extra['demo']}"
     return row.episode or row.clip_id
 
 

@@ -51,10 +51,10 @@ def manifest_file(path: str | os.PathLike) -> Path:
 
 
 def split_unit(row: ClipRecord) -> str:
-    """What one split keeps together: the episode record, one demo of a multi-demo file, else the clip."""
-    if row.episode and "demo" in row.extra:
-        return f"{row.episode}#{row.extra['demo']}"
-    return row.episode or row.clip_id
+    """What one split keeps together (roboact.data.splits.episode_key: one demo of a multi-demo file)."""
+    from roboact.data.splits import episode_key
+
+    return episode_key(row)
 
 
 def _rebase(manifest: Path, rel: str, out: Path, clip_id: str) -> str:
