@@ -65,7 +65,7 @@ class BenchmarkConfig:
     min_expert_success: float = 0.8
     videos: int = 2                    # rollout videos per row and task (seed 0's final evaluation)
     workers: int = 1                   # processes running cells in parallel
-    parallel: int = 10                 # envs per process rolled out in lockstep (batched encoder; runner.py)
+    parallel: int = 1                  # envs per process rolled out in lockstep (batched encoder; runner.py)
     threads: int = 1                   # torch threads per process (0: torch's default). One is fastest on a
                                        # shared CPU: oversubscribed OpenMP threads make lite0 10x slower
     out: str = "runs/policy"
