@@ -183,7 +183,7 @@ def test_a_suite_that_cannot_apply_is_explained_or_refused(trained, tmp_path):
     common = dict(manifest=str(manifest), cache=str(cache), progress=False, plots=False, models=[("b", str(base))])
     rep = evaluate(EvalConfig(out=str(tmp_path / "a"), **common))            # one camera everywhere
     assert rep["suites"]["viewpoint"]["status"] == "not run"
-    assert "camera_split" in rep["suites"]["viewpoint"]["reason"]
+    assert "roboact split MANIFEST --by camera" in rep["suites"]["viewpoint"]["reason"]
     assert rep["rows"][0]["metrics"]["vp_action"] is None
     md = (tmp_path / "a" / "report.md").read_text()
     assert "## Unseen viewpoint\n\nNot run: every camera of the scored split (cam0)" in md

@@ -57,11 +57,11 @@ def applicability(data) -> dict[str, str]:
                            f"(reversible pairs: {', '.join('/'.join(p) for p in REVERSIBLE_PAIRS)}; actions: {have})")
     if not bool(data.heldout_mask.any()):
         why["openvocab"] = (f"no scored clip has an (action, object) pair absent from split "
-                            f"{data.train_split!r} (make the split with roboact.data.splits.compositional_split)")
+                            f"{data.train_split!r} (make one with `roboact split MANIFEST --by compositional`)")
     if not data.unseen_cameras:
         why["viewpoint"] = (f"every camera of the scored split ({', '.join(data.eval_cameras) or 'none'}) also "
-                            f"appears in split {data.train_split!r} (make the split with "
-                            f"roboact.data.splits.camera_split)")
+                            f"appears in split {data.train_split!r} (make one with "
+                            f"`roboact split MANIFEST --by camera --cameras NAME`)")
     return why
 
 
