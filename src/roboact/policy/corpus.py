@@ -81,7 +81,7 @@ def pretraining_info(kind: str, path: str | None, eval_tasks: list[str], backbon
 def exclude_tasks(manifest: str | os.PathLike, tasks: list[str], out: str | os.PathLike) -> dict:
     """Write `out`: `manifest` without the clips of `tasks` (paths rewritten to stay valid from `out`'s
     folder). Returns what was dropped per task."""
-    from roboact.data.manifest import read_manifest, resolve, write_manifest
+    from roboact.data.manifest import read_manifest, rebase, write_manifest
 
     if not tasks:
         raise PolicyError("exclude_tasks: no tasks given")
@@ -95,18 +95,12 @@ def exclude_tasks(manifest: str | os.PathLike, tasks: list[str], out: str | os.P
         if task_key(r.task) in drop:
             dropped[task_key(r.task)] += 1
             continue
-        r.path = _rebase(resolve(manifest, r.path), out.parent)
-        if r.episode:
-            r.episode = _rebase(resolve(manifest, r.episode), out.parent)
         kept.append(r)
     if not kept:
         raise PolicyError(f"{manifest}: excluding {sorted(drop)} leaves no clips")
-    write_manifest(out, kept)
+    write_manifest(out, rebase(kept, manifest, out))
     for t in sorted(drop - set(dropped)):
         log.warning("exclude_tasks: no clip of task %r in %s", t, manifest)
     return {"source": str(manifest), "out": str(out), "kept": len(kept), "dropped": dict(dropped),
             "excluded": sorted(drop)}
 
-
-def _rebase(path: Path, folder: Path) -> str:
-    return os.path.relpath(path.resolve(), folder.resolve())
