@@ -5,15 +5,17 @@ time (LIBERO's fixed states, or Meta-World seeds 100000 + i; see suites.py), so 
 a policy during training, the expert check and every row of a table face the same scenes. An episode ends
 at the first success or at `max_steps` (the paper's "success within 200 timesteps").
 
-Agents are anything with `reset(env)` and `act(obs) -> action`: the scripted experts of `roboact.sim`, or a
-`PolicyAgent` (frozen encoder + BC policy). The runner times env and agent separately (per-step cost) and,
-when asked, records the first episodes of a run as mp4. Envs serve every run (LIBERO takes seconds to
-start), so a runner is made once per task and process.
+Agents are either one-env agents, `reset(env)` and `act(obs) -> action` (the scripted experts of
+`roboact.sim`), or batch agents, `reset_batch(envs)`, `act_batch(obs_list) -> actions` and `keep(rows)`
+(`PolicyAgent`: frozen encoder + BC policy). Both run through one episode loop (`_wave`); a one-env agent
+is wrapped as a batch agent of one. The runner times env and agent separately (per-step cost) and, when
+asked, records the first episodes of a run as mp4. Envs serve every run (LIBERO takes seconds to start),
+so a runner is made once per task and process.
 
-Lockstep (`parallel` > 1, agents with `act_batch`): `parallel` envs run their episodes side by side and the
+Lockstep (`parallel` > 1, batch agents only): `parallel` envs run their episodes side by side and the
 agent sees all their frames at once, so the frozen encoder runs one batched forward per control step
-instead of one per env. On one CPU thread a batch of frames costs far less per frame than single frames
-(docs/policy.md has the measured figures); the env's own step + render cost is unchanged. An env whose
+instead of one per env. That pays where a batch costs about what one frame costs (a GPU); on one CPU
+thread it saves nothing (docs/policy.md has the measured figures), hence the default of 1. An env whose
 episode ends (success or cap) leaves the batch; the next wave starts when all have ended. Each episode
 still starts from its fixed initial state, so results do not depend on `parallel` except through float
 rounding of batched vs single forwards.
@@ -68,23 +70,13 @@ class PolicyAgent:
     def __init__(self, encoder, policy, camera: str):
         self.encoder, self.policy, self.camera = encoder, policy, camera
 
-    def reset(self, env) -> None:
-        self.encoder.reset()
-        self.policy.eval()
-
-    @torch.no_grad()
-    def act(self, obs) -> np.ndarray:
-        emb = self.encoder.step(obs.rgb[self.camera])                             # (1, D)
-        prop = torch.from_numpy(np.asarray(obs.proprio, np.float32))[None]        # (1, P)
-        return self.policy.act(emb, prop).numpy().astype(np.float64)              # (A,)
-
-    # lockstep interface (EnvRunner with parallel > 1): one batched encoder call for all running envs
     def reset_batch(self, envs) -> None:
         self.encoder.reset()
         self.policy.eval()
 
     @torch.no_grad()
     def act_batch(self, obs_list) -> np.ndarray:
+        """One batched encoder call for all running envs (one env when the runner's parallel is 1)."""
         frames = np.stack([o.rgb[self.camera] for o in obs_list])                  # (B, H, W, 3)
         emb = self.encoder.step(frames)                                            # (B, D)
         prop = torch.from_numpy(np.stack([np.asarray(o.proprio, np.float32) for o in obs_list]))  # (B, P)
@@ -112,6 +104,22 @@ class ExpertAgent:
         return np.asarray(self._expert.act(obs), dtype=np.float64)
 
 
+class _OneEnv:
+    """A one-env agent (reset/act) behind the batch interface, for waves of one env."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def reset_batch(self, envs) -> None:
+        self.agent.reset(envs[0])
+
+    def act_batch(self, obs_list) -> np.ndarray:
+        return np.asarray(self.agent.act(obs_list[0]))[None]                         # (1, A)
+
+    def keep(self, rows: list[int]) -> None:
+        pass
+
+
 class EnvRunner:
     def __init__(self, cfg: RunnerConfig):
         self.cfg = cfg
@@ -134,12 +142,10 @@ class EnvRunner:
         if record and video_dir is None:
             raise ValueError("recording videos needs a video_dir")
         t0 = time.perf_counter()
-        if self.cfg.parallel > 1 and hasattr(agent, "act_batch"):
-            waves = range(0, self.cfg.episodes, self.cfg.parallel)
-            eps = [ep for w in waves for ep in self._wave(agent, list(range(w, min(w + self.cfg.parallel,
-                                                                                   self.cfg.episodes))), record)]
-        else:
-            eps = (self._episode(agent, i, record=i < record) for i in range(self.cfg.episodes))
+        k = self.cfg.parallel if hasattr(agent, "act_batch") else 1
+        agent = agent if hasattr(agent, "act_batch") else _OneEnv(agent)
+        n = self.cfg.episodes
+        eps = [ep for w in range(0, n, k) for ep in self._wave(agent, list(range(w, min(w + k, n))), record)]
         rows, videos, env_s, agent_s, steps = [], [], 0.0, 0.0, 0
         for i, ep in enumerate(eps):
             env_s, agent_s, steps = env_s + ep.pop("env_s"), agent_s + ep.pop("agent_s"), steps + ep["steps"]
@@ -175,7 +181,7 @@ class EnvRunner:
                         "reset_s": round(time.perf_counter() - t, 3), "env_s": 0.0, "agent_s": 0.0,
                         "frames": [obs.rgb[self.suite.camera]] if i < record else [], "_obs": obs})
         agent.reset_batch(envs)
-        running = [k for k, ep in enumerate(eps) if not ep["success"] and self.cfg.max_steps > 0]
+        running = [k for k, ep in enumerate(eps) if not ep["success"]]
         while running:
             t = time.perf_counter()
             actions = agent.act_batch([eps[k]["_obs"] for k in running])              # (B, A)
@@ -200,24 +206,6 @@ class EnvRunner:
         for ep in eps:
             del ep["_obs"]
         return eps
-
-    def _episode(self, agent, i: int, record: bool) -> dict:
-        t = time.perf_counter()
-        obs = self._reset(self.env, i)
-        frame = obs.rgb[self.suite.camera]
-        reset_s, env_s, agent_s, frames = time.perf_counter() - t, 0.0, 0.0, [frame] if record else []
-        agent.reset(self.env)
-        n = 0
-        while not obs.success and n < self.cfg.max_steps:
-            t = time.perf_counter()
-            action = agent.act(obs)
-            t2 = time.perf_counter()
-            obs = self.env.step(action)
-            env_s, agent_s, n = env_s + time.perf_counter() - t2, agent_s + t2 - t, n + 1
-            if record:
-                frames.append(obs.rgb[self.suite.camera])
-        return {"index": i, **self.suite.reset_kwargs(i), "success": bool(obs.success), "steps": n,
-                "reset_s": round(reset_s, 3), "env_s": env_s, "agent_s": agent_s, "frames": frames}
 
     def _write_video(self, folder: Path, frames: list, i: int, success: bool, tag: str) -> str:
         from roboact.data.video import write_mp4
