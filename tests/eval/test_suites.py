@@ -8,13 +8,13 @@ import torch
 
 from roboact.cli import main as roboact_main
 from roboact.data.manifest import ClipRecord, read_manifest, write_manifest
+from roboact.data.opposites import OPPOSITE, REVERSIBLE_PAIRS, reverse_time
 from roboact.data.splits import camera_split, check_camera_split
 from roboact.eval.cli import parse_model, parse_suites
 from roboact.eval.config import SUITES, EvalConfig
 from roboact.eval.runner import evaluate
 from roboact.eval.seeds import aggregate_seeds, format_cell
-from roboact.eval.suites import (OPPOSITE, REVERSIBLE_PAIRS, reversal_targets, reverse_time, select_suites,
-                                 two_way_accuracy, unseen_cameras)
+from roboact.eval.suites import reversal_targets, select_suites, two_way_accuracy, unseen_cameras
 from roboact.utils.config import ConfigError
 from roboact.utils.stats import t_quantile_975
 from tests.eval.conftest import FAST

@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 
 from roboact.data.captions import atomic_caption
+from roboact.data.opposites import OPPOSITE
 from roboact.data.splits import Pair, pairs_of
 from roboact.eval.config import EvalConfig
-from roboact.eval.suites import OPPOSITE, reversal_targets, unseen_cameras
+from roboact.eval.suites import reversal_targets, unseen_cameras
 from roboact.eval.zero_shot import vocab_grid
 from roboact.train.data import ClipSet, TextTable, Vocab, build_clipset, load_rows
 

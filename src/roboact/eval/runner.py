@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from roboact.data.opposites import reverse_time
 from roboact.eval.config import EvalConfig
 from roboact.eval.data import EvalData, load_eval_data
 from roboact.eval import metrics as M
 from roboact.eval.seeds import aggregate_seeds
-from roboact.eval.suites import applicability, reverse_time, select_suites, two_way_accuracy
+from roboact.eval.suites import applicability, select_suites, two_way_accuracy
 from roboact.eval.zero_shot import zero_shot_classifiers
 from roboact.models.config import FACTORS, RoboActConfig
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from roboact.data.opposites import OPPOSITE, REVERSIBLE_PAIRS, reverse_time  # noqa: F401  (re-exported)
+from roboact.data.opposites import OPPOSITE, REVERSIBLE_PAIRS
 from roboact.eval.config import SUITES
 from roboact.eval.metrics import cosine_matrix
 
