@@ -138,6 +138,7 @@ def _run_jobs(jobs: list[dict], workers: int) -> None:
 
 
 def _merge(out: Path, evals: list, args) -> None:
+    from roboact.eval.report import embed_report
     from roboact.utils.io import atomic_write_text
 
     cmd = "python scripts/generalization.py " + " ".join(sys.argv[1:])
@@ -146,9 +147,7 @@ def _merge(out: Path, evals: list, args) -> None:
              "(mean ± half-width of the 95% Student-t interval over seeds).", ""]
     for title, rep in evals:
         md = (rep / "report.md").read_text(encoding="utf-8")
-        prefix = rep.relative_to(out).as_posix() + "/"
-        body = [ln.replace("](plots/", f"]({prefix}plots/") for ln in md.splitlines() if not ln.startswith("# ")]
-        lines += [f"## {title}", ""] + [("#" + ln) if ln.startswith("##") else ln for ln in body] + [""]
+        lines += [f"## {title}", "", embed_report(md, rep.relative_to(out).as_posix() + "/"), ""]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
 
 

@@ -211,6 +211,7 @@ def eval_stage(cfg: DemoConfig, out: Path, ckpts: dict[str, Path]) -> dict[str, 
 
 
 def write_demo_report(cfg: DemoConfig, out: Path, corpus: dict, reports: dict, timings: dict) -> Path:
+    from roboact.eval.report import embed_report
     from roboact.utils.io import atomic_write_json, atomic_write_text
 
     lines = ["# roboact demo report", "",
@@ -225,7 +226,7 @@ def write_demo_report(cfg: DemoConfig, out: Path, corpus: dict, reports: dict, t
              f"held-out episodes of seen pairs), with the frozen `{cfg.backbone}` backbone.", ""]
     for key, rep in reports.items():
         md = Path(out / "eval" / key / "report.md")
-        lines += [f"## {rep['title']}", "", _strip_title(md.read_text(encoding="utf-8"), f"eval/{key}/"), ""]
+        lines += [f"## {rep['title']}", "", embed_report(md.read_text(encoding="utf-8"), f"eval/{key}/"), ""]
     timings = _merge_timings(out / "timings.json", timings)
     lines += ["## Stage times (seconds, 2-core CPU unless stated)", "", "| stage | s |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in timings.items()]
@@ -234,13 +235,6 @@ def write_demo_report(cfg: DemoConfig, out: Path, corpus: dict, reports: dict, t
     atomic_write_json(out / "report.json", {"config": asdict(cfg), "corpus": corpus, "timings": timings,
                                             "reports": reports})
     return path
-
-
-def _strip_title(md: str, prefix: str) -> str:
-    """Drop a sub-report's top-level heading and demote its sections one level, with plot paths made
-    relative to the demo report."""
-    keep = [ln.replace("](plots/", f"]({prefix}plots/") for ln in md.splitlines() if not ln.startswith("# ")]
-    return "\n".join(("#" + ln) if ln.startswith("##") else ln for ln in keep)
 
 
 def _merge_timings(path: Path, new: dict[str, float]) -> dict[str, float]:

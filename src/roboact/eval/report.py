@@ -266,3 +266,11 @@ def render_markdown(report: dict) -> str:
 def write_report(out: Path, report: dict) -> None:
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_markdown(report))
+
+
+def embed_report(md: str, prefix: str) -> str:
+    """An eval report.md as a section of a bigger report (`roboact demo`, scripts/generalization.py): its
+    top-level heading dropped, its sections demoted one level, its plot paths prefixed with `prefix` (the
+    eval folder relative to the bigger report)."""
+    keep = [ln.replace("](plots/", f"]({prefix}plots/") for ln in md.splitlines() if not ln.startswith("# ")]
+    return "\n".join(("#" + ln) if ln.startswith("##") else ln for ln in keep)
