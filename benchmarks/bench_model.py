@@ -1,9 +1,11 @@
 """Throughput of the trainable heads (forward + backward on cached features) vs the frozen image backbone.
 
-    .venv/bin/python benchmarks/bench_model.py [--batch 256] [--steps 10] [--threads 2]
+    .venv/bin/python benchmarks/bench_model.py [--batch 256] [--steps 10] [--threads 2] [--frame-batches 1 2 5 10]
 
 Why it matters: the backbone runs once per frame (then features are cached); the heads run every step
-of every epoch. The ratio says how much of a clip's cost is the heads.
+of every epoch. The ratio says how much of a clip's cost is the heads. `--frame-batches` also times the
+backbone on frames arriving k at a time (ms per frame, median of repeated calls): what closed-loop
+rollouts pay per control step with one env (k = 1) or k envs in lockstep (`roboact policy --parallel k`).
 """
 from __future__ import annotations
 
@@ -52,6 +54,23 @@ def bench_backbone(n_frames: int, size: int) -> float:
     return n_frames / (time.perf_counter() - t0)
 
 
+def bench_frame_batches(sizes: list[int], size: int, frames_per_size: int = 60) -> dict[int, float]:
+    """{k: median ms per frame when `encode_images` gets k frames at a time}."""
+    bb = load_backbone("lite0-minilm", load_text=False, cache=False)
+    rng = np.random.default_rng(0)
+    out = {}
+    for k in sizes:
+        x = rng.integers(0, 255, (k, size, size, 3), dtype=np.uint8)
+        bb.encode_images(x)  # warm-up
+        ts = []
+        for _ in range(max(3, frames_per_size // k)):
+            t = time.perf_counter()
+            bb.encode_images(x)
+            ts.append(time.perf_counter() - t)
+        out[k] = round(1000 * float(np.median(ts)) / k, 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--batch", type=int, default=256)
@@ -59,6 +78,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=128, help="frames for the backbone measurement")
     ap.add_argument("--size", type=int, default=128, help="input frame size (resized to 224 by the backbone)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--frame-batches", type=int, nargs="*", default=[],
+                    help="also time the backbone on frames arriving k at a time, for each k given")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = RoboActConfig(actions=[f"a{i}" for i in range(16)], objects=[f"o{i}" for i in range(16)],
@@ -70,6 +91,8 @@ def main() -> None:
            "backbone_frames_per_s": round(frames_s, 1), "backbone_clips_per_s": round(frames_s / cfg.n_frames, 2),
            "heads_cost_over_backbone_cost_per_clip": round(heads_cost / bb_cost, 5),
            "torch": torch.__version__}
+    if args.frame_batches:
+        res["backbone_ms_per_frame_by_batch"] = bench_frame_batches(args.frame_batches, args.size)
     print(json.dumps(res, indent=2))
 
 

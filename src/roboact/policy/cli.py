@@ -66,7 +66,7 @@ def _protocol(p) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--parallel", type=int, default=1,
                    help="envs per process rolled out in lockstep, one batched encoder call per step (default 1: "
-                        "on one CPU thread a batch of lite0 frames costs what single frames cost; use on a GPU)")
+                        "on one CPU thread batching lite0 frames saves at most ~20%%; use on a GPU)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (default 1, fastest on a shared CPU; 0: torch default)")
     p.add_argument("-o", "--out", default=None, help="default runs/policy/<suite>-<mode>")

@@ -15,7 +15,7 @@ so a runner is made once per task and process.
 Lockstep (`parallel` > 1, batch agents only): `parallel` envs run their episodes side by side and the
 agent sees all their frames at once, so the frozen encoder runs one batched forward per control step
 instead of one per env. That pays where a batch costs about what one frame costs (a GPU); on one CPU
-thread it saves nothing (docs/policy.md has the measured figures), hence the default of 1. An env whose
+thread it saves at most ~20% (docs/policy.md has the measured figures), hence the default of 1. An env whose
 episode ends (success or cap) leaves the batch; the next wave starts when all have ended. Each episode
 still starts from its fixed initial state, so results do not depend on `parallel` except through float
 rounding of batched vs single forwards.
