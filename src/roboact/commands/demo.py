@@ -178,11 +178,7 @@ def train_stage(cfg: DemoConfig, out: Path, variant: str, progress: bool | None 
     from roboact.train.config import DataConfig, OptimConfig, TrainConfig
     from roboact.train.loop import train
 
-    run_dir = out / "models" / variant
-    final = run_dir / "final"
-    if (final / "model.safetensors").is_file():
-        print(f"[3/4] train {variant}: done already ({final})")
-        return final
+    run_dir = out / "models" / variant  # train_all skips variants whose final/ exists
     tc = TrainConfig(out=str(run_dir), seed=cfg.seed, progress=cfg.progress if progress is None else progress,
                      data=DataConfig(manifest=str(out / "corpus" / "manifest_compositional.jsonl"),
                                      cache=str(out / "cache"), backbone=cfg.backbone, backbone_path=cfg.backbone_path),
