@@ -1,6 +1,7 @@
 """Throughput of the trainable heads (forward + backward on cached features) vs the frozen image backbone.
 
     .venv/bin/python benchmarks/bench_model.py [--batch 256] [--steps 10] [--threads 2] [--frame-batches 1 2 5 10]
+    python benchmarks/bench_model.py --device cuda [--amp] [--backbone-batch 128]     # on a GPU machine
 
 Why it matters: the backbone runs once per frame (then features are cached); the heads run every step
 of every epoch. The ratio says how much of a clip's cost is the heads. `--frame-batches` also times the
@@ -20,43 +21,62 @@ from roboact.backbones import load_backbone
 from roboact.models import RoboActCLIP, RoboActConfig
 
 
-def bench_heads(cfg: RoboActConfig, batch: int, steps: int) -> float:
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_heads(cfg: RoboActConfig, batch: int, steps: int, device: str = "cpu", amp: bool = False) -> float:
+    """Training steps of the heads as `roboact train` runs them (bf16 autocast with --amp, as on a GPU)."""
     torch.manual_seed(0)
-    model = RoboActCLIP(cfg).train()
+    model = RoboActCLIP(cfg).to(device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    x = torch.randn(batch, cfg.n_frames, cfg.image_dim)
-    t = torch.randn(batch, cfg.text_dim)
-    labels = {f: torch.randint(0, cfg.num_classes(f), (batch,)) for f in ("subject", "action", "object")}
-    recomb_text = torch.randn(cfg.recomb_size, cfg.text_dim)
+    x = torch.randn(batch, cfg.n_frames, cfg.image_dim, device=device)
+    t = torch.randn(batch, cfg.text_dim, device=device)
+    labels = {f: torch.randint(0, cfg.num_classes(f), (batch,), device=device) for f in ("subject", "action", "object")}
+    recomb_text = torch.randn(cfg.recomb_size, cfg.text_dim, device=device)
 
     def step(i):
-        out = model(x, t, labels, recomb=(trip, recomb_text[: len(trip)]) if len(trip) >= 2 else None)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.startswith("cuda")):
+            out = model(x, t, labels, recomb=(trip, recomb_text[: len(trip)]) if len(trip) >= 2 else None)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()
         model.update_banks(out, labels, i)
 
-    trip = torch.zeros(0, 3, dtype=torch.long)
+    trip = torch.zeros(0, 3, dtype=torch.long, device=device)
     step(0)
     trip = model.sample_triplets(cfg.recomb_size)
+    step(1)
+    sync(device)
     t0 = time.perf_counter()
     for i in range(steps):
-        step(i + 1)
+        step(i + 2)
+    sync(device)
     return batch * steps / (time.perf_counter() - t0)
 
 
-def bench_backbone(n_frames: int, size: int) -> float:
-    bb = load_backbone("lite0-minilm", load_text=False, cache=False)
+def _backbone(device: str, batch: int | None):
+    bb = load_backbone("lite0-minilm", load_text=False, cache=False).to(device)
+    if batch:
+        bb.batch_size = batch  # the class default (16) was measured on a 2-core CPU
+    return bb
+
+
+def bench_backbone(n_frames: int, size: int, device: str = "cpu", batch: int | None = None) -> float:
+    """Frames per second through `encode_images` (features come back to the CPU, as extraction needs)."""
+    bb = _backbone(device, batch)
     frames = np.random.default_rng(0).integers(0, 255, (n_frames, size, size, 3), dtype=np.uint8)
-    bb.encode_images(frames[:16])
+    bb.encode_images(frames[: bb.batch_size])
     t0 = time.perf_counter()
     bb.encode_images(frames)
     return n_frames / (time.perf_counter() - t0)
 
 
-def bench_frame_batches(sizes: list[int], size: int, frames_per_size: int = 60) -> dict[int, float]:
+def bench_frame_batches(sizes: list[int], size: int, frames_per_size: int = 60,
+                        device: str = "cpu") -> dict[int, float]:
     """{k: median ms per frame when `encode_images` gets k frames at a time}."""
-    bb = load_backbone("lite0-minilm", load_text=False, cache=False)
+    bb = _backbone(device, max(sizes))
     rng = np.random.default_rng(0)
     out = {}
     for k in sizes:
@@ -78,21 +98,29 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=128, help="frames for the backbone measurement")
     ap.add_argument("--size", type=int, default=128, help="input frame size (resized to 224 by the backbone)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast for the heads (what `roboact train` does on a GPU)")
+    ap.add_argument("--backbone-batch", type=int, default=None,
+                    help="frames per backbone call (default: the backbone's own, 16)")
     ap.add_argument("--frame-batches", type=int, nargs="*", default=[],
                     help="also time the backbone on frames arriving k at a time, for each k given")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = RoboActConfig(actions=[f"a{i}" for i in range(16)], objects=[f"o{i}" for i in range(16)],
                         subjects=["Robot", "Human"])
-    clips_s = bench_heads(cfg, args.batch, args.steps)
-    frames_s = bench_backbone(args.frames, args.size)
+    clips_s = bench_heads(cfg, args.batch, args.steps, args.device, args.amp)
+    frames_s = bench_backbone(args.frames, args.size, args.device, args.backbone_batch)
     heads_cost, bb_cost = 1.0 / clips_s, cfg.n_frames / frames_s
     res = {"threads": args.threads, "batch": args.batch, "heads_clips_per_s": round(clips_s, 1),
            "backbone_frames_per_s": round(frames_s, 1), "backbone_clips_per_s": round(frames_s / cfg.n_frames, 2),
            "heads_cost_over_backbone_cost_per_clip": round(heads_cost / bb_cost, 5),
-           "torch": torch.__version__}
+           "torch": torch.__version__, "device": args.device, "amp": args.amp,
+           "backbone_batch": args.backbone_batch or 16}
+    if args.device.startswith("cuda"):
+        res["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
     if args.frame_batches:
-        res["backbone_ms_per_frame_by_batch"] = bench_frame_batches(args.frame_batches, args.size)
+        res["backbone_ms_per_frame_by_batch"] = bench_frame_batches(args.frame_batches, args.size,
+                                                                    device=args.device)
     print(json.dumps(res, indent=2))
 
 

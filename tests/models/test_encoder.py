@@ -148,3 +148,16 @@ def test_backbone_mismatch_is_refused(encoder, tmp_path):
 
     with pytest.raises(CheckpointError, match="trained on backbone 'hf-clip'"):
         RoboActEncoder.from_pretrained(tmp_path / "c", backbone=Fake())
+
+
+def test_to_moves_the_backbone_with_the_heads(clip_bb, tmp_path):
+    """`.to()` / `load(device=...)` must move the frozen backbone too (it sits outside the module registry),
+    or `load(..., device="cuda")` would encode every frame on the CPU. dtype stands in for device here."""
+    d = make_tiny_clip(tmp_path / "clip")
+    bb = load_backbone("hf-clip", path=str(d), cache=False)
+    cfg = small_config(backbone="hf-clip", backbone_path=str(d), image_dim=bb.image_dim, text_dim=bb.text_dim)
+    enc = RoboActEncoder(RoboActCLIP(cfg), bb).to(torch.float64)
+    assert next(enc.heads.parameters()).dtype == torch.float64
+    assert next(enc.backbone.parameters()).dtype == torch.float64
+    assert not any("image_model" in k or k.startswith("_backbone") for k in enc.state_dict())
+    # (the lazily built backbone of `load(path, device="cuda")` is checked in tests/gpu)

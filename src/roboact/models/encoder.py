@@ -54,8 +54,18 @@ class RoboActEncoder(nn.Module):
 
             bb = load_backbone(self.cfg.backbone, path=self.cfg.backbone_path)
             _check_backbone_dims(bb, self.cfg)
-            self.__dict__["_backbone"] = bb
+            # The heavy part must run where the heads do: `load(..., device="cuda")` with a CPU backbone
+            # would encode every frame on the CPU.
+            self.__dict__["_backbone"] = bb.to(next(self.heads.parameters()).device)
         return self._backbone
+
+    def _apply(self, fn, recurse: bool = True):
+        # `.to()`, `.cuda()`, `.half()` go through `_apply`; the backbone is outside the module registry
+        # (so it stays out of state_dict), so carry it along by hand.
+        super()._apply(fn, recurse)
+        if self._backbone is not None:
+            self._backbone._apply(fn, recurse)
+        return self
 
     # --- encoding ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -123,10 +133,10 @@ class RoboActEncoder(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, backbone=None, device: str = "cpu") -> "RoboActEncoder":
         heads = load_heads(folder, device=device)
-        enc = cls(heads, backbone)
         if backbone is not None:
             _check_backbone_dims(backbone, heads.cfg)
-        return enc.eval()
+            backbone = backbone.to(device)
+        return cls(heads, backbone).eval()
 
 
 def _maybe_norm(x: torch.Tensor, normalize: bool) -> torch.Tensor:
