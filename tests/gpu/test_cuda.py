@@ -73,6 +73,17 @@ def test_load_on_cuda_runs_backbone_and_heads_there_and_matches_cpu(checkpoint):
         torch.testing.assert_close(tb[k].cpu(), ta[k], atol=1e-4, rtol=1e-4)
 
 
+def test_encode_images_on_cuda_runs_in_gpu_sized_chunks(tiny_clip_backbone, monkeypatch):
+    bb = tiny_clip_backbone.to("cuda")
+    try:
+        sizes, real = [], bb._image_features
+        monkeypatch.setattr(bb, "_image_features", lambda px: sizes.append(len(px)) or real(px))
+        out = bb.encode_images(frames(bb.gpu_batch_size + 7, 24, 24))
+        assert sizes == [bb.gpu_batch_size, 7] and out.device.type == "cpu"
+    finally:
+        bb.to("cpu")  # session-scoped fixture: leave it as other tests expect
+
+
 def test_to_cuda_moves_an_encoder_built_on_cpu(checkpoint):
     enc = load(checkpoint)
     enc.backbone  # noqa: B018 - build it on the CPU first
@@ -111,7 +122,8 @@ def test_training_on_cuda_uses_bf16_autocast_learns_and_exports(feature_corpus, 
     monkeypatch.setattr(RoboActCLIP, "forward", spy)
     manifest, cache = feature_corpus
     res = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "run", steps=60, **{"optim.lr": 2e-3}))
-    assert seen and all(s == ("cuda", True) for s in seen)
+    assert seen and all(dev == "cuda" for dev, _ in seen)
+    assert sum(amp for _, amp in seen) == 60      # every training step under bf16 autocast; validation in fp32
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     clip = [x["train/clip"] for x in lines if "train/clip" in x]
     assert clip[-1] < clip[0] * 0.8
