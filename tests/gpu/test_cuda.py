@@ -29,6 +29,7 @@ from roboact.train.loop import train
 from ..data.test_extract import config as extract_config
 from ..data.test_extract import moving_bar
 from ..models.conftest import small_config
+from ..policy.conftest import save_checkpoint
 from ..train.test_train import make_cfg
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -63,6 +64,7 @@ def test_load_on_cuda_runs_backbone_and_heads_there_and_matches_cpu(checkpoint):
     cpu, gpu = load(checkpoint), load(checkpoint, device="cuda")
     assert next(gpu.heads.parameters()).is_cuda
     assert next(gpu.backbone.parameters()).is_cuda  # built lazily, next to the heads
+    assert not next(cpu.backbone.parameters()).is_cuda  # the GPU copy did not move the shared CPU one
     x = frames(2, 12, 40, 40)
     a, b = cpu.encode_video(x), gpu.encode_video(x)
     texts = ["Robot opens drawer, Action is open, Object is drawer.", "Robot pushes plate"]
@@ -180,3 +182,29 @@ def test_extract_on_cuda_matches_cpu(tiny_clip_backbone, tmp_path):
     a, b = FeatureCache(tmp_path / "cpu", "hf-clip"), FeatureCache(tmp_path / "gpu", "hf-clip")
     for cid in ("c0", "c1", "c2"):
         torch.testing.assert_close(b.get(cid), a.get(cid), atol=2e-3, rtol=2e-3)   # float16 storage
+
+
+@pytest.mark.parametrize("kind,stride", [("backbone", 1), ("roboact", 2)])
+def test_policy_encoders_on_cuda_match_cpu_and_hand_the_policy_cpu_tensors(tiny_clip_backbone, tmp_path, kind, stride):
+    from roboact.policy.encoders import EncoderSettings, RowSpec, build_encoder
+
+    path = str(save_checkpoint(tiny_clip_backbone, tmp_path / "ckpt")) if kind == "roboact" else None
+    rows = {}
+    for dev in ("cpu", "cuda"):
+        s = EncoderSettings("hf-clip", tiny_clip_backbone.path, stride=stride, device=dev)
+        rows[dev] = build_encoder(RowSpec("x", kind, path), s)
+    x = frames(9, 32, 32, seed=3)
+    offline = {d: e.embed_episode(e.frame_features(x)) for d, e in rows.items()}
+    assert offline["cuda"].device.type == "cpu"
+    torch.testing.assert_close(offline["cuda"], offline["cpu"], atol=1e-4, rtol=1e-4)
+    gpu = rows["cuda"]
+    gpu.reset()
+    online = torch.cat([gpu.step(f) for f in x])                     # closed loop = what BC trained on
+    assert online.device.type == "cpu"
+    torch.testing.assert_close(online, offline["cuda"], atol=1e-4, rtol=1e-4)
+    gpu.reset()                                                      # 3 envs in lockstep, one ends early
+    envs = np.stack([x, x[::-1].copy(), x], axis=1)                  # (T, 3, H, W, 3)
+    out = [gpu.step(envs[t]) for t in range(4)]
+    gpu.keep([0, 2])
+    out.append(gpu.step(envs[4, [0, 2]]))
+    torch.testing.assert_close(out[4][0], offline["cuda"][4], atol=1e-4, rtol=1e-4)

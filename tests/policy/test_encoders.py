@@ -76,3 +76,9 @@ def test_row_spec_validation():
     with pytest.raises(PolicyError, match="kind must be"):
         RowSpec("x", "resnet")
     assert RowSpec("Ablation 1 (no temporal)", "backbone").slug == "ablation-1-no-temporal"
+
+
+def test_device_is_checked_at_load():
+    with pytest.raises(PolicyError, match="device must be cpu or cuda"):
+        EncoderSettings(device="tpu")
+    assert EncoderSettings(device="cuda:1").device == "cuda:1"  # valid spelling; used only where CUDA exists

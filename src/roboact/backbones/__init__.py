@@ -11,10 +11,13 @@ BACKBONES = ("lite0-minilm", "hf-clip")
 _CACHE: dict[tuple, FrozenBackbone] = {}
 
 
-def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bool = True,
+def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bool = True, device="cpu",
                   **kwargs) -> FrozenBackbone:
-    """Build (or reuse) a frozen backbone. `path` is the weights folder / hub id for `hf-clip`."""
-    key = (name, path, tuple(sorted(kwargs.items())))
+    """Build (or reuse) a frozen backbone on `device`. `path` is the weights folder / hub id for `hf-clip`.
+
+    The reuse cache is per device, so asking for a GPU copy never moves the CPU one that others hold.
+    """
+    key = (name, path, str(device), tuple(sorted(kwargs.items())))
     if cache and key in _CACHE:
         return _CACHE[key]
     if name == "lite0-minilm":
@@ -29,6 +32,7 @@ def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bo
         bb = HFClip(path or DEFAULT_CLIP, **kwargs)
     else:
         raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
+    bb = bb.to(device)
     if cache:
         _CACHE[key] = bb
     return bb

@@ -223,12 +223,12 @@ def extract(cfg: ExtractConfig, backbone=None) -> ExtractResult:
 def _load_backbone(cfg: ExtractConfig, backbone, di: dist.DistInfo):
     from roboact.backbones import load_backbone
 
+    device = di.device if cfg.device == "auto" else torch.device(cfg.device)
     if backbone is None:
         kwargs = {"load_text": False} if cfg.backbone == "lite0-minilm" else {}
-        backbone = load_backbone(cfg.backbone, path=cfg.backbone_path, **kwargs)
-    elif backbone.name != cfg.backbone:
+        return load_backbone(cfg.backbone, path=cfg.backbone_path, device=device, **kwargs)
+    if backbone.name != cfg.backbone:
         raise ValueError(f"backbone: config names {cfg.backbone!r} but a {backbone.name!r} backbone was passed")
-    device = di.device if cfg.device == "auto" else torch.device(cfg.device)
     return backbone.to(device)
 
 

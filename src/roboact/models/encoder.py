@@ -52,11 +52,12 @@ class RoboActEncoder(nn.Module):
         if self._backbone is None:
             from roboact.backbones import load_backbone
 
-            bb = load_backbone(self.cfg.backbone, path=self.cfg.backbone_path)
-            _check_backbone_dims(bb, self.cfg)
             # The heavy part must run where the heads do: `load(..., device="cuda")` with a CPU backbone
             # would encode every frame on the CPU.
-            self.__dict__["_backbone"] = bb.to(next(self.heads.parameters()).device)
+            bb = load_backbone(self.cfg.backbone, path=self.cfg.backbone_path,
+                               device=next(self.heads.parameters()).device)
+            _check_backbone_dims(bb, self.cfg)
+            self.__dict__["_backbone"] = bb
         return self._backbone
 
     def _apply(self, fn, recurse: bool = True):

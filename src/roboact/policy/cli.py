@@ -66,7 +66,11 @@ def _protocol(p) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--parallel", type=int, default=1,
                    help="envs per process rolled out in lockstep, one batched encoder call per step (default 1: "
-                        "on one CPU thread batching lite0 frames saves at most ~20%%; use on a GPU)")
+                        "on one CPU thread batching lite0 frames saves at most ~20%%; with --device cuda it pays: "
+                        "~4 ms per frame alone vs 0.2 ms in batches of 20 on an H100)")
+    p.add_argument("--device", default="cpu",
+                   help="where the frozen encoders run: cpu (default) or cuda[:i]; the BC policy and the "
+                        "simulators stay on the CPU. Results do not depend on it beyond float rounding")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (default 1, fastest on a shared CPU; 0: torch default)")
     p.add_argument("-o", "--out", default=None, help="default runs/policy/<suite>-<mode>")
@@ -133,7 +137,8 @@ def build_config(args):
              RowSpec("CLIP (real)", "clip", args.clip)]
     return BenchmarkConfig(
         suite=args.suite, mode=args.mode, rows=rows, train=train, demos_dir=args.demos, make_demos=args.make_demos,
-        encoder=EncoderSettings(args.backbone, args.backbone_path, args.output, args.window, args.stride),
+        encoder=EncoderSettings(args.backbone, args.backbone_path, args.output, args.window, args.stride,
+                                args.device),
         min_expert_success=args.min_expert_success, workers=args.workers, parallel=args.parallel, threads=args.threads,
         out=args.out or f"runs/policy/{args.suite}-{args.mode}", cache_dir=args.cache,
         command=" ".join(["roboact", *map(shlex.quote, sys.argv[1:])]), progress=not args.no_progress,

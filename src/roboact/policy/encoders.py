@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -149,7 +150,7 @@ class RoboActObsEncoder(FrozenObsEncoder):
         outs = []
         for i in range(0, len(idx), chunk):
             windows = features[idx[i:i + chunk]]                            # (B, n, d)
-            outs.append(self.enc.encode_video(windows)[self.output].float())
+            outs.append(self.enc.encode_video(windows)[self.output].float().cpu())
         return torch.cat(outs)                                               # (T, D)
 
     def reset(self) -> None:
@@ -160,7 +161,7 @@ class RoboActObsEncoder(FrozenObsEncoder):
     def step(self, frame: np.ndarray) -> torch.Tensor:
         stream = self.streams[self._t % self.stride]
         self._t += 1
-        return stream.step(_batch(frame))[self.output].float()              # (B, D)
+        return stream.step(_batch(frame))[self.output].float().cpu()        # (B, D); the policy runs on CPU
 
     def keep(self, rows: list[int]) -> None:
         for s in self.streams:
@@ -233,8 +234,13 @@ class EncoderSettings:
     output: str = "fused"
     window: int | None = None        # RoboAct stream window; default: the checkpoint's n_frames
     stride: int = 1                  # control steps between the window's frames (1: consecutive frames)
+    # Where the frozen networks run. Not part of any cache or cell key: it changes only float rounding.
+    # The BC policy itself (a 256-wide MLP) stays on the CPU, next to the simulator.
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if not (self.device == "cpu" or re.fullmatch(r"cuda(:\d+)?", str(self.device))):
+            raise PolicyError(f"device must be cpu or cuda[:i], got {self.device!r}")
         if self.output not in OUTPUTS:
             raise PolicyError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.window is not None and self.window < 2:
@@ -247,7 +253,7 @@ def load_frozen_backbone(settings: EncoderSettings):
     from roboact.backbones import load_backbone
 
     kwargs = {"load_text": False} if settings.backbone == "lite0-minilm" else {}
-    return load_backbone(settings.backbone, path=settings.backbone_path, **kwargs)
+    return load_backbone(settings.backbone, path=settings.backbone_path, device=settings.device, **kwargs)
 
 
 def check_checkpoint(path: str, settings: EncoderSettings):
@@ -276,13 +282,13 @@ def load_roboact(spec: RowSpec, settings: EncoderSettings) -> RoboActObsEncoder:
 
     check_checkpoint(spec.path, settings)
     try:
-        enc = load(spec.path, backbone=load_frozen_backbone(settings))
+        enc = load(spec.path, device=settings.device, backbone=load_frozen_backbone(settings))
     except CheckpointError as e:
         raise PolicyError(str(e)) from None
     return RoboActObsEncoder(enc, spec.path, spec.name, settings.output, settings.window, settings.stride)
 
 
-def load_clip(path: str | None) -> FrameObsEncoder:
+def load_clip(path: str | None, device: str = "cpu") -> FrameObsEncoder:
     from roboact.backbones import BackboneError, load_backbone
     from roboact.backbones.hf_clip import DEFAULT_CLIP, clip_weights_present
 
@@ -290,7 +296,7 @@ def load_clip(path: str | None) -> FrameObsEncoder:
         raise EncoderUnavailable("not run: no weights (pass --clip /dir/with/clip; "
                                  f"{DEFAULT_CLIP} is not in the local Hugging Face cache)")
     try:
-        return FrameObsEncoder(load_backbone("hf-clip", path=path or DEFAULT_CLIP), "CLIP")
+        return FrameObsEncoder(load_backbone("hf-clip", path=path or DEFAULT_CLIP, device=device), "CLIP")
     except BackboneError as e:
         raise PolicyError(f"real CLIP row: {e}") from None
 
@@ -327,9 +333,11 @@ def build_encoder(spec: RowSpec, settings: EncoderSettings) -> FrozenObsEncoder:
     if spec.kind == "backbone":
         return FrameObsEncoder(load_frozen_backbone(settings), spec.name)
     if spec.kind == "clip":
-        return load_clip(spec.path)
+        return load_clip(spec.path, settings.device)
     if spec.kind == "r3m":
-        return load_r3m_row(spec.path)
+        enc = load_r3m_row(spec.path)
+        enc.net.to(settings.device)
+        return enc
     return load_mpi(spec.path)
 
 

@@ -162,8 +162,10 @@ class R3MEncoder(nn.Module):
             x = x.unsqueeze(0)
         if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 [N, H, W, 3], got {x.dtype} {tuple(x.shape)}")
-        outs = [self.trunk(self.preprocess(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-        return torch.cat(outs).float()                                        # (N, image_dim)
+        dev = next(self.parameters()).device                                  # preprocess on CPU, net wherever it is
+        outs = [self.trunk(self.preprocess(x[i:i + batch_size]).to(dev)).float().cpu()
+                for i in range(0, len(x), batch_size)]
+        return torch.cat(outs)                                                # (N, image_dim), on CPU
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
