@@ -70,6 +70,7 @@ def test_smoke_writes_both_tables_chart_and_videos(smoke):
     assert (out / "success.png").stat().st_size > 1000
     assert list((out / "videos" / "expert" / TASK).glob("*.mp4"))
     assert list((out / "videos" / "roboact-clip" / TASK).glob("step40_ep00_*.mp4"))
+    assert (out / "rollouts.png").stat().st_size > 1000   # the paper's Figure 2 analogue
     cells = list((out / "cells").rglob("result.json"))
     assert len(cells) == 4 and all((c.parent / "policy.safetensors").is_file() for c in cells)
 
@@ -143,3 +144,17 @@ def test_simulator_that_fails_to_start_or_experts_that_fail_stop_the_run(smoke, 
         cli(base_args(root, tiny_clip_backbone, **{"-o": tmp_path / "b", "--max-steps": 5}))
     assert (tmp_path / "b" / "expert_check.json").is_file() and not (tmp_path / "b" / "table2.md").exists()
     assert not (tmp_path / "b" / "cells").exists()  # stopped before training anything
+
+
+def test_rollout_figure_skips_unreadable_videos_and_needs_one(tmp_path, caplog):
+    from roboact.data.video import write_mp4
+    from roboact.policy.report import rollout_figure
+
+    (tmp_path / "bad_fail.mp4").write_bytes(b"not a video")
+    assert rollout_figure({"row": {"t": [str(tmp_path / "bad_fail.mp4")]}}, ["t"], tmp_path / "a.png") is None
+    assert "bad_fail.mp4" in caplog.text and not (tmp_path / "a.png").exists()
+    frames = np.zeros((12, 32, 32, 3), np.uint8)
+    write_mp4(tmp_path / "step9_ep00_success.mp4", frames)
+    videos = {"row": {"t": [str(tmp_path / "bad_fail.mp4"), str(tmp_path / "step9_ep00_success.mp4")]}}
+    assert rollout_figure(videos, ["t"], tmp_path / "b.png", frames=4) == tmp_path / "b.png"
+    assert (tmp_path / "b.png").stat().st_size > 500

@@ -372,7 +372,7 @@ def _job(cfg: BenchmarkConfig, row: Row, task: str, seed: int, source, out: Path
 
 def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: list[Row],
                   folders: dict, out: Path, seconds: float) -> dict:
-    from roboact.policy.report import RowReport, bar_chart, build_report, to_markdown
+    from roboact.policy.report import RowReport, bar_chart, build_report, rollout_figure, to_markdown
     from roboact.utils.io import atomic_write_json, atomic_write_text, read_json
 
     reports = []
@@ -392,7 +392,17 @@ def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: li
     chart = bar_chart(report, out / "success.png")
     if chart is None:
         log.warning("bar chart skipped: matplotlib is not installed (pip install 'roboact[train]')")
+    videos = {row.spec.name: {t: [_video_path(p, out / "videos" / row.spec.slug / t)
+                                  for p in seeds.get(0, {}).get("videos", [])]
+                              for t, seeds in rep.cells.items()} for row, rep in zip(rows, reports)}
+    rollout_figure(videos, tasks, out / "rollouts.png")
     return report
+
+
+def _video_path(recorded: str, folder: Path) -> str:
+    """Recorded paths are relative to where the run was started; a moved run folder still holds the file
+    in `folder` (out/videos/<row slug>/<task>/)."""
+    return recorded if Path(recorded).is_file() else str(folder / Path(recorded).name)
 
 
 def _timings(reports) -> dict:

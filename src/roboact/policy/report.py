@@ -155,3 +155,54 @@ def bar_chart(report: dict, path: Path) -> Path | None:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
+
+
+def rollout_figure(videos: dict[str, dict[str, list[str]]], tasks: list[str], path: Path,
+                   frames: int = 6) -> Path | None:
+    """The paper's Figure 2 analogue: one strip per (row, task) of `frames` frames spread evenly over a recorded
+    final-policy rollout, a successful one when the row has one, labelled with its outcome.
+
+    `videos`: {row name: {task: [mp4 paths]}}; rows or tasks without a readable video are left out (and
+    logged), so a missing file never costs the tables. None when there is nothing to show or no matplotlib.
+    """
+    import logging
+
+    from roboact.data.video import VideoError, sample_clip
+
+    log = logging.getLogger(__name__)
+    strips = []
+    for row, per_task in videos.items():
+        for task in tasks:
+            paths = sorted(per_task.get(task, []), key=lambda p: "_success" not in Path(p).name)
+            for p in paths:
+                try:
+                    strips.append((row, task, Path(p).stem.rsplit("_", 1)[-1], sample_clip(p, frames)))
+                    break
+                except (VideoError, OSError) as e:
+                    log.warning("rollout figure: %s: %s", p, e)
+    if not strips:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(len(strips), frames, figsize=(1.25 * frames + 2.6, 1.3 * len(strips)), squeeze=False)
+    for i, (row, task, outcome, clip) in enumerate(strips):
+        for j in range(frames):
+            ax = axes[i][j]
+            ax.imshow(clip[j])
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[i][0].set_ylabel(f"{row[:28]}\n{task.replace('_', ' ')[:28]}\n({outcome})", fontsize=6,
+                              rotation=0, ha="right", va="center")
+    fig.suptitle("final policies, one rollout per row and task (frames evenly spaced in time)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    from roboact.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return path
