@@ -160,4 +160,9 @@ def test_to_moves_the_backbone_with_the_heads(clip_bb, tmp_path):
     assert next(enc.heads.parameters()).dtype == torch.float64
     assert next(enc.backbone.parameters()).dtype == torch.float64
     assert not any("image_model" in k or k.startswith("_backbone") for k in enc.state_dict())
+    # a backbone shared through load_backbone's cache is copied, not moved: other holders keep theirs
+    shared = load_backbone("hf-clip", path=str(d))
+    enc2 = RoboActEncoder(RoboActCLIP(cfg), shared).to(torch.float64)
+    assert next(enc2.backbone.parameters()).dtype == torch.float64 and enc2.backbone is not shared
+    assert next(load_backbone("hf-clip", path=str(d)).parameters()).dtype == torch.float32
     # (the lazily built backbone of `load(path, device="cuda")` is checked in tests/gpu)

@@ -38,6 +38,12 @@ def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bo
     return bb
 
 
+def is_shared(bb: FrozenBackbone) -> bool:
+    """True for an instance that `load_backbone` hands out to every caller asking for it (the reuse cache):
+    move a copy of it, never it, or other holders and the cache's device key would be wrong."""
+    return any(bb is v for v in _CACHE.values())
+
+
 def backbone_status() -> list[dict]:
     """For `roboact info`: each backbone and whether its weights are on this machine (nothing is loaded)."""
     from roboact.backbones.hf_clip import DEFAULT_CLIP, clip_weights_present
@@ -53,4 +59,4 @@ def backbone_status() -> list[dict]:
     ]
 
 
-__all__ = ["BACKBONES", "BackboneError", "FrozenBackbone", "backbone_status", "load_backbone"]
+__all__ = ["BACKBONES", "BackboneError", "FrozenBackbone", "backbone_status", "is_shared", "load_backbone"]
