@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from roboact.data.manifest import ClipRecord, read_manifest, resolve
+from roboact.data.manifest import ClipRecord, read_manifest, rebase, resolve
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json
 
@@ -57,11 +57,12 @@ def split_unit(row: ClipRecord) -> str:
     return episode_key(row)
 
 
-def _rebase(manifest: Path, rel: str, out: Path, clip_id: str) -> str:
-    path = resolve(manifest, rel)
-    if not path.is_file():
-        raise MergeError(f"{manifest}: clip {clip_id!r} names {rel!r}, which does not exist ({path})")
-    return os.path.relpath(path.resolve(), out.resolve())
+def _check_files(manifest: Path, r: ClipRecord) -> None:
+    """A merged manifest must not point at nothing: every clip's video (and episode record) must exist."""
+    for rel in (r.path, r.episode):
+        if rel and not resolve(manifest, rel).is_file():
+            raise MergeError(f"{manifest}: clip {r.clip_id!r} names {rel!r}, which does not exist "
+                             f"({resolve(manifest, rel)})")
 
 
 def merge_manifests(cfg: MergeConfig) -> dict:
@@ -88,10 +89,8 @@ def merge_manifests(cfg: MergeConfig) -> dict:
                                  f"merge corpora with distinct clip ids (e.g. different tasks or episodes)")
             first_seen[r.clip_id] = src
             units.append(split_unit(r))
-            r.path = _rebase(src, r.path, out, r.clip_id)
-            if r.episode:
-                r.episode = _rebase(src, r.episode, out, r.clip_id)
-            rows.append(r)
+            _check_files(src, r)
+        rows += rebase(src_rows, src, out / "manifest.jsonl")
         per_source.append({"manifest": str(src), "clips": len(src_rows),
                            "sources": sorted({r.source for r in src_rows}),
                            "embodiments": sorted({r.embodiment for r in src_rows})})
