@@ -147,6 +147,9 @@ def test_config_names_the_bad_field(manifest, tmp_path):
         config(manifest, tmp_path, shard_size=0)
     with pytest.raises(ConfigError, match="device"):
         config(manifest, tmp_path, device="tpu")
+    if not torch.cuda.is_available():  # --device cuda where there is none: stopped at load, saying why
+        with pytest.raises(ConfigError, match="device.*sees no CUDA device"):
+            config(manifest, tmp_path, device="cuda")
 
 
 def test_cli_extract_and_verify(manifest, clip_dir, tmp_path, capsys):

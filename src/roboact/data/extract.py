@@ -20,6 +20,7 @@ from roboact import dist
 from roboact.data import features as fc
 from roboact.data.manifest import ClipRecord, read_manifest, resolve
 from roboact.utils.config import check
+from roboact.utils.device import device_problem
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ class ExtractConfig:
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         check(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
         check(self.max_shards is None or self.max_shards >= 1, "max_shards", f"must be >= 1, got {self.max_shards}")
-        check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device",
-              f"must be auto, cpu or cuda[:i], got {self.device!r}")
+        problem = device_problem(self.device, allow_auto=True)
+        check(problem is None, "device", problem or "")
 
 
 @dataclass

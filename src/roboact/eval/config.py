@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from roboact.data.manifest import SPLITS
 from roboact.utils.config import check
+from roboact.utils.device import device_problem
 
 # The evaluation suites, in report order. "standard": retrieval, zero-shot, compositional, disentanglement
 # (the main table); "reversal": time-reversed clips vs the opposite action; "openvocab": held-out
@@ -58,6 +59,8 @@ class EvalConfig:
                   f"must be (action, object), got {p!r}")
         check(self.threads is None or self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        problem = device_problem(self.device)
+        check(problem is None, "device", problem or "")
         check(self.probe_max_train >= 2, "probe_max_train", f"must be >= 2, got {self.probe_max_train}")
         if self.suites is not None:
             check(len(self.suites) >= 1, "suites", f"name at least one of {', '.join(SUITES)} (or leave unset)")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -239,8 +238,11 @@ class EncoderSettings:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if not (self.device == "cpu" or re.fullmatch(r"cuda(:\d+)?", str(self.device))):
-            raise PolicyError(f"device must be cpu or cuda[:i], got {self.device!r}")
+        from roboact.utils.device import device_problem
+
+        problem = device_problem(self.device)
+        if problem:
+            raise PolicyError(f"device: {problem}")
         if self.output not in OUTPUTS:
             raise PolicyError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.window is not None and self.window < 2:
