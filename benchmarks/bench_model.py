@@ -57,7 +57,7 @@ def bench_heads(cfg: RoboActConfig, batch: int, steps: int, device: str = "cpu",
 
 
 def _backbone(device: str, batch: int | None):
-    bb = load_backbone("lite0-minilm", load_text=False, cache=False).to(device)
+    bb = load_backbone("lite0-minilm", load_text=False, cache=False, device=device)
     if batch:
         bb.batch_size = bb.gpu_batch_size = batch
     return bb
@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast for the heads (what `roboact train` does on a GPU)")
     ap.add_argument("--backbone-batch", type=int, default=None,
-                    help="frames per backbone call (default: the backbone's own, 16 on CPU, 256 on GPU)")
+                    help="frames per backbone call (default: the backbone's own, 16 on CPU, 128 on GPU)")
     ap.add_argument("--frame-batches", type=int, nargs="*", default=[],
                     help="also time the backbone on frames arriving k at a time, for each k given")
     args = ap.parse_args()

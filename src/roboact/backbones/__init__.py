@@ -44,6 +44,23 @@ def is_shared(bb: FrozenBackbone) -> bool:
     return any(bb is v for v in _CACHE.values())
 
 
+def private(bb: FrozenBackbone) -> FrozenBackbone:
+    """`bb` itself, or a copy of it when it is shared (`is_shared`): safe to move or cast in place."""
+    import copy
+
+    return copy.deepcopy(bb) if is_shared(bb) else bb
+
+
+def on_device(bb: FrozenBackbone, device) -> FrozenBackbone:
+    """`bb` on `device`: itself when it is there already, else a moved private copy (see `private`)."""
+    import torch
+
+    want, have = torch.device(device), next(bb.parameters()).device
+    if have.type == want.type and (want.index is None or have.index == want.index):
+        return bb
+    return private(bb).to(want)
+
+
 def backbone_status() -> list[dict]:
     """For `roboact info`: each backbone and whether its weights are on this machine (nothing is loaded)."""
     from roboact.backbones.hf_clip import DEFAULT_CLIP, clip_weights_present
@@ -59,4 +76,5 @@ def backbone_status() -> list[dict]:
     ]
 
 
-__all__ = ["BACKBONES", "BackboneError", "FrozenBackbone", "backbone_status", "is_shared", "load_backbone"]
+__all__ = ["BACKBONES", "BackboneError", "FrozenBackbone", "backbone_status", "is_shared", "load_backbone",
+           "on_device", "private"]

@@ -222,7 +222,7 @@ def extract(cfg: ExtractConfig, backbone=None) -> ExtractResult:
 
 
 def _load_backbone(cfg: ExtractConfig, backbone, di: dist.DistInfo):
-    from roboact.backbones import load_backbone
+    from roboact.backbones import load_backbone, on_device
 
     device = di.device if cfg.device == "auto" else torch.device(cfg.device)
     if backbone is None:
@@ -230,7 +230,7 @@ def _load_backbone(cfg: ExtractConfig, backbone, di: dist.DistInfo):
         return load_backbone(cfg.backbone, path=cfg.backbone_path, device=device, **kwargs)
     if backbone.name != cfg.backbone:
         raise ValueError(f"backbone: config names {cfg.backbone!r} but a {backbone.name!r} backbone was passed")
-    return backbone.to(device)
+    return on_device(backbone, device)
 
 
 def _on_main(fn):

@@ -10,8 +10,6 @@ Nothing is unpickled.
 """
 from __future__ import annotations
 
-import copy
-
 import dataclasses
 import os
 from pathlib import Path
@@ -65,9 +63,11 @@ class RoboActEncoder(nn.Module):
     def _apply(self, fn, recurse: bool = True):
         # `.to()`, `.cuda()`, `.half()` go through `_apply`; the backbone is outside the module registry
         # (so it stays out of state_dict), so carry it along by hand, as a private copy when it is shared.
+        from roboact.backbones import private
+
         super()._apply(fn, recurse)
         if self._backbone is not None:
-            self.__dict__["_backbone"] = _own(self._backbone)._apply(fn, recurse)
+            self.__dict__["_backbone"] = private(self._backbone)._apply(fn, recurse)
         return self
 
     # --- encoding ------------------------------------------------------------------------------
@@ -137,17 +137,11 @@ class RoboActEncoder(nn.Module):
     def from_pretrained(cls, folder: str | os.PathLike, backbone=None, device: str = "cpu") -> "RoboActEncoder":
         heads = load_heads(folder, device=device)
         if backbone is not None:
+            from roboact.backbones import on_device
+
             _check_backbone_dims(backbone, heads.cfg)
-            if next(backbone.parameters()).device != torch.device(device):
-                backbone = _own(backbone).to(device)
+            backbone = on_device(backbone, device)
         return cls(heads, backbone).eval()
-
-
-def _own(backbone):
-    """The backbone itself, or a copy when `load_backbone` shares it with others (see backbones.is_shared)."""
-    from roboact.backbones import is_shared
-
-    return copy.deepcopy(backbone) if is_shared(backbone) else backbone
 
 
 def _maybe_norm(x: torch.Tensor, normalize: bool) -> torch.Tensor:

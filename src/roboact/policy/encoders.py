@@ -303,13 +303,13 @@ def load_clip(path: str | None, device: str = "cpu") -> FrameObsEncoder:
         raise PolicyError(f"real CLIP row: {e}") from None
 
 
-def load_r3m_row(path: str | None) -> FrameObsEncoder:
+def load_r3m_row(path: str | None, device: str = "cpu") -> FrameObsEncoder:
     from roboact.policy.r3m import R3MError, load_r3m
 
     if path is None:
         raise EncoderUnavailable("not run: no weights (pass --r3m /dir/with/model.pt)")
     try:
-        return FrameObsEncoder(load_r3m(path), "R3M")
+        return FrameObsEncoder(load_r3m(path).to(device), "R3M")
     except R3MError as e:
         raise PolicyError(f"R3M row: {e}") from None
 
@@ -337,9 +337,7 @@ def build_encoder(spec: RowSpec, settings: EncoderSettings) -> FrozenObsEncoder:
     if spec.kind == "clip":
         return load_clip(spec.path, settings.device)
     if spec.kind == "r3m":
-        enc = load_r3m_row(spec.path)
-        enc.net.to(settings.device)
-        return enc
+        return load_r3m_row(spec.path, settings.device)
     return load_mpi(spec.path)
 
 
