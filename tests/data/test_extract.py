@@ -193,3 +193,21 @@ def test_frame_range_limits_sampling_and_bad_ranges_are_rejected(tmp_path):
     assert a["error"] is None and a["indices"].tolist() == [10, 13, 16, 19]
     assert b["error"] is not None and "frame_range" in b["error"]
     assert c["indices"].tolist() == [0, 10, 19, 29]
+
+
+def test_runtime_is_part_of_the_cache_identity(manifest, clip_dir, straight, tmp_path):
+    """Features from two runtimes are never mixed in one cache; an eager cache keeps its old identity."""
+    from roboact.backbones.runtime import EXACT_ATOL
+
+    default = FeatureCache(straight, "hf-clip")                    # the fixture's backbone: runtime 'default'
+    assert default.identity["runtime"] == "openvino"
+    out = tmp_path / "eager"
+    assert extract(config(manifest, out, num_workers=0, backbone_path=str(clip_dir), runtime="eager")).complete
+    eager = FeatureCache(out, "hf-clip")
+    assert "runtime" not in eager.identity                           # as before runtimes existed
+    for cid in ("c03", "short", "wide"):
+        assert (eager.get(cid) - default.get(cid)).abs().max() <= EXACT_ATOL + 2e-3   # float16 storage
+    with pytest.raises(CacheError, match="runtime: cache has None, this run has 'openvino'"):
+        extract(config(manifest, out, num_workers=0, backbone_path=str(clip_dir), runtime="openvino"))
+    with pytest.raises(ConfigError, match="runtime.*must be one of default, eager"):
+        config(manifest, tmp_path, runtime="fast")

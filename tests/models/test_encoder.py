@@ -166,3 +166,18 @@ def test_to_moves_the_backbone_with_the_heads(clip_bb, tmp_path):
     assert next(enc2.backbone.parameters()).dtype == torch.float64 and enc2.backbone is not shared
     assert next(load_backbone("hf-clip", path=str(d)).parameters()).dtype == torch.float32
     # (the lazily built backbone of `load(path, device="cuda")` is checked in tests/gpu)
+
+
+def test_load_takes_the_runtime_switch(tmp_path, tiny_clip_backbone):
+    from roboact.backbones import BackboneError
+
+    bb = tiny_clip_backbone
+    cfg = small_config(backbone="hf-clip", backbone_path=bb.path, image_dim=bb.image_dim, text_dim=bb.text_dim)
+    folder = RoboActEncoder(RoboActCLIP(cfg), bb).save_pretrained(tmp_path / "ck")
+    frames = np.random.default_rng(0).integers(0, 255, (16, 32, 32, 3), dtype=np.uint8)
+    eager, ov = roboact.load(folder, runtime="eager"), roboact.load(folder)
+    assert (eager.backbone.runtime, ov.backbone.runtime) == ("eager", "openvino")
+    a, b = eager.encode_video(frames)["fused"], ov.encode_video(frames)["fused"]
+    assert torch.allclose(a, b, atol=1e-4)
+    with pytest.raises(BackboneError, match="unknown runtime 'turbo'"):
+        roboact.load(folder, runtime="turbo")

@@ -85,3 +85,17 @@ def test_device_is_checked_at_load():
         with pytest.raises(PolicyError, match="sees no CUDA device"):
             EncoderSettings(device="cuda")
     assert EncoderSettings(device="cpu").device == "cpu"
+
+
+def test_runtime_reaches_the_encoders_and_their_cell_keys(tiny_checkpoints, tiny_clip_backbone):
+    """An eager row keeps the identity it had before runtimes existed; any other runtime is in the key."""
+    eager = EncoderSettings("hf-clip", tiny_clip_backbone.path, runtime="eager")
+    ov = EncoderSettings("hf-clip", tiny_clip_backbone.path, runtime="openvino")
+    for spec in (RowSpec("bb", "backbone"), RowSpec("a", "roboact", str(tiny_checkpoints["full"]))):
+        e, o = build_encoder(spec, eager), build_encoder(spec, ov)
+        assert "runtime" not in e.frame_identity() and o.frame_identity()["runtime"] == "openvino"
+        assert e.identity() != o.identity()
+        frames = np.random.default_rng(2).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+        assert torch.allclose(e.frame_features(frames), o.frame_features(frames), atol=1e-4)
+    with pytest.raises(PolicyError, match="runtime: unknown runtime 'fastest'"):
+        EncoderSettings(runtime="fastest")

@@ -2,6 +2,7 @@
 
     bb = load_backbone("lite0-minilm")              # offline default
     bb = load_backbone("hf-clip", path="/models/clip-vit-base-patch32")
+    bb = load_backbone("lite0-minilm", runtime="eager")   # how the image tower runs: see backbones/runtime.py
 """
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ _CACHE: dict[tuple, FrozenBackbone] = {}
 
 
 def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bool = True, device="cpu",
-                  **kwargs) -> FrozenBackbone:
-    """Build (or reuse) a frozen backbone on `device`. `path` is the weights folder / hub id for `hf-clip`.
+                  runtime: str = "default", **kwargs) -> FrozenBackbone:
+    """Build (or reuse) a frozen backbone on `device`. `path` is the weights folder / hub id for `hf-clip`;
+    `runtime` says how its image tower runs (`roboact.backbones.runtime.RUNTIMES`; checked before loading).
 
-    The reuse cache is per device, so asking for a GPU copy never moves the CPU one that others hold.
+    The reuse cache is per device and runtime, so asking for a GPU copy never moves the CPU one that others
+    hold, and an eager backbone is never handed to someone who asked for a compiled one.
     """
-    key = (name, path, str(device), tuple(sorted(kwargs.items())))
+    from roboact.backbones.runtime import resolve_runtime
+
+    resolve_runtime(runtime, device)            # an unknown or unavailable runtime fails before any weights load
+    key = (name, path, str(device), runtime, tuple(sorted(kwargs.items())))
     if cache and key in _CACHE:
         return _CACHE[key]
     if name == "lite0-minilm":
@@ -32,7 +38,7 @@ def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bo
         bb = HFClip(path or DEFAULT_CLIP, **kwargs)
     else:
         raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
-    bb = bb.to(device)
+    bb = bb.to(device).set_runtime(runtime)
     if cache:
         _CACHE[key] = bb
     return bb
@@ -58,7 +64,7 @@ def on_device(bb: FrozenBackbone, device) -> FrozenBackbone:
     want, have = torch.device(device), next(bb.parameters()).device
     if have.type == want.type and (want.index is None or have.index == want.index):
         return bb
-    return private(bb).to(want)
+    return private(bb).to(want)             # a "default" runtime follows the device (FrozenBackbone._apply)
 
 
 def backbone_status() -> list[dict]:

@@ -27,6 +27,8 @@ class FrozenBackbone(nn.Module):
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     batch_size: int = 16        # frames per forward on a CPU (per backbone: what measured fastest there)
     gpu_batch_size: int = 128   # on a GPU: lite0 on an H100 ran ~4,000 frames/s in chunks of 16, ~9,800 in 128
+    runtime: str = "eager"      # how the image tower runs (roboact.backbones.runtime); set by load_backbone
+    runtime_request: str = "eager"   # what was asked for ("default" re-resolves when the backbone moves)
 
     def freeze(self) -> "FrozenBackbone":
         for p in self.parameters():
@@ -38,8 +40,56 @@ class FrozenBackbone(nn.Module):
         return super().train(False)
 
     def spec(self) -> dict:
-        """What `load_backbone(**spec)` needs to rebuild this backbone; saved beside checkpoints."""
+        """What `load_backbone(**spec)` needs to rebuild this backbone; saved beside checkpoints.
+
+        The runtime is not part of it: it is how this machine runs the weights, not which weights they are
+        (caches and policy cells record it separately, through `runtime_identity`).
+        """
         return {"name": self.name}
+
+    # --- runtime ------------------------------------------------------------------------------
+    def set_runtime(self, runtime: str) -> "FrozenBackbone":
+        """Run the image tower on `runtime` (see roboact.backbones.runtime); checked now, compiled lazily."""
+        from roboact.backbones.runtime import resolve_runtime
+
+        resolved = resolve_runtime(runtime, self._device())
+        self.runtime_request, self.runtime = runtime, resolved
+        self.__dict__.pop("_compiled_tower", None)
+        return self
+
+    def _device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def _apply(self, fn, recurse: bool = True):
+        # Moving or casting the weights invalidates a compiled tower, and a "default" runtime follows the
+        # device (openvino on a CPU, eager on a GPU); an explicit CPU-only runtime on a GPU is an error.
+        super()._apply(fn, recurse)
+        self.__dict__.pop("_compiled_tower", None)
+        if self.runtime_request != self.runtime or self.runtime != "eager":
+            self.set_runtime(self.runtime_request)
+        return self
+
+    def __getstate__(self):
+        # A compiled engine cannot be copied (deepcopy in `private`, pickling to workers): rebuild it lazily.
+        state = dict(super().__getstate__())
+        state.pop("_compiled_tower", None)
+        return state
+
+    def image_tower(self) -> nn.Module:
+        """pixels [N, 3, S, S] -> features [N, image_dim]: the part a runtime compiles."""
+        return _ImageTower(self)
+
+    def _run_image_tower(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.runtime == "eager":
+            return self._image_features(pixels)
+        run = self.__dict__.get("_compiled_tower")
+        if run is None:
+            from roboact.backbones.runtime import compile_tower
+
+            run = compile_tower(self.image_tower(), self.runtime, self.image_size)
+            self.__dict__["_compiled_tower"] = run
+        return run(pixels)
 
     # --- images -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -51,7 +101,7 @@ class FrozenBackbone(nn.Module):
         outs = []
         for i in range(0, x.shape[0], bs):
             chunk = self.preprocess(x[i:i + bs].to(device))
-            outs.append(self._image_features(chunk).float().cpu())
+            outs.append(self._run_image_tower(chunk).float().cpu())
         return torch.cat(outs) if outs else torch.zeros(0, self.image_dim)
 
     def preprocess(self, frames_u8: torch.Tensor) -> torch.Tensor:
@@ -82,6 +132,17 @@ class FrozenBackbone(nn.Module):
 
     def _text_features(self, texts: list[str]) -> torch.Tensor:
         raise NotImplementedError
+
+
+class _ImageTower(nn.Module):
+    """A backbone's image path as a module of its own, for tracing by a runtime."""
+
+    def __init__(self, backbone: FrozenBackbone):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone._image_features(pixels)
 
 
 def check_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from roboact import dist
+from roboact.backbones.runtime import RUNTIMES
 from roboact.data import features as fc
 from roboact.data.manifest import ClipRecord, read_manifest, resolve
 from roboact.utils.config import check
@@ -37,6 +38,7 @@ class ExtractConfig:
     num_workers: int = 2                # decoding processes; 0 decodes in the main process
     max_shards: int | None = None       # stop after this many new shards per rank (time-boxed jobs)
     device: str = "auto"                # auto = this rank's GPU if any, else CPU
+    runtime: str = "default"            # image-tower runtime (backbones/runtime.py); recorded in the identity
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -49,6 +51,7 @@ class ExtractConfig:
         check(self.max_shards is None or self.max_shards >= 1, "max_shards", f"must be >= 1, got {self.max_shards}")
         problem = device_problem(self.device, allow_auto=True)
         check(problem is None, "device", problem or "")
+        check(self.runtime in RUNTIMES, "runtime", f"must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
 
 
 @dataclass
@@ -222,15 +225,18 @@ def extract(cfg: ExtractConfig, backbone=None) -> ExtractResult:
 
 
 def _load_backbone(cfg: ExtractConfig, backbone, di: dist.DistInfo):
-    from roboact.backbones import load_backbone, on_device
+    from roboact.backbones import load_backbone, on_device, private
 
     device = di.device if cfg.device == "auto" else torch.device(cfg.device)
     if backbone is None:
         kwargs = {"load_text": False} if cfg.backbone == "lite0-minilm" else {}
-        return load_backbone(cfg.backbone, path=cfg.backbone_path, device=device, **kwargs)
+        return load_backbone(cfg.backbone, path=cfg.backbone_path, device=device, runtime=cfg.runtime, **kwargs)
     if backbone.name != cfg.backbone:
         raise ValueError(f"backbone: config names {cfg.backbone!r} but a {backbone.name!r} backbone was passed")
-    return on_device(backbone, device)
+    backbone = on_device(backbone, device)
+    if backbone.runtime_request != cfg.runtime:
+        backbone = private(backbone).set_runtime(cfg.runtime)
+    return backbone
 
 
 def _on_main(fn):

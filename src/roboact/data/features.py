@@ -49,6 +49,7 @@ class CacheError(ValueError):
 def cache_identity(backbone, n_frames: int) -> dict:
     """Everything that changes the numbers in a cache; two runs may share a cache only if this matches."""
     from roboact import __version__
+    from roboact.backbones.runtime import runtime_identity
 
     return {
         "format": FORMAT,
@@ -60,6 +61,7 @@ def cache_identity(backbone, n_frames: int) -> dict:
                           "std": list(backbone.image_std), "resize": RESIZE_RULE},
         "dtype": "float16",
         "roboact_version": __version__,
+        **runtime_identity(getattr(backbone, "runtime", "eager")),
     }
 
 

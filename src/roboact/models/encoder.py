@@ -37,11 +37,12 @@ class CheckpointError(ValueError):
 class RoboActEncoder(nn.Module):
     """Frozen backbone + RoboAct-CLIP heads. The backbone is not part of `state_dict()`."""
 
-    def __init__(self, heads: RoboActCLIP, backbone=None):
+    def __init__(self, heads: RoboActCLIP, backbone=None, runtime: str = "default"):
         super().__init__()
         self.heads = heads
         # Stored outside nn.Module's registry: excluded from state_dict(), .parameters() and optimizers.
         self.__dict__["_backbone"] = backbone
+        self.runtime = runtime       # how a lazily built backbone runs its image tower (backbones/runtime.py)
 
     @property
     def cfg(self) -> RoboActConfig:
@@ -55,7 +56,7 @@ class RoboActEncoder(nn.Module):
             # The heavy part must run where the heads do: `load(..., device="cuda")` with a CPU backbone
             # would encode every frame on the CPU.
             bb = load_backbone(self.cfg.backbone, path=self.cfg.backbone_path,
-                               device=next(self.heads.parameters()).device)
+                               device=next(self.heads.parameters()).device, runtime=self.runtime)
             _check_backbone_dims(bb, self.cfg)
             self.__dict__["_backbone"] = bb
         return self._backbone
@@ -134,14 +135,19 @@ class RoboActEncoder(nn.Module):
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, backbone=None, device: str = "cpu") -> "RoboActEncoder":
+    def from_pretrained(cls, folder: str | os.PathLike, backbone=None, device: str = "cpu",
+                        runtime: str = "default") -> "RoboActEncoder":
+        """`runtime` applies to a backbone built here; a passed `backbone` keeps the runtime it has."""
+        from roboact.backbones.runtime import resolve_runtime
+
+        resolve_runtime(runtime, device)        # an unavailable runtime fails before the weights load
         heads = load_heads(folder, device=device)
         if backbone is not None:
             from roboact.backbones import on_device
 
             _check_backbone_dims(backbone, heads.cfg)
             backbone = on_device(backbone, device)
-        return cls(heads, backbone).eval()
+        return cls(heads, backbone, runtime).eval()
 
 
 def _maybe_norm(x: torch.Tensor, normalize: bool) -> torch.Tensor:
@@ -218,11 +224,15 @@ def model_search_paths(name: str) -> list[Path]:
     return [Path(name), home / "models" / name]
 
 
-def load(path_or_name: str | os.PathLike, device: str = "cpu", backbone=None) -> RoboActEncoder:
-    """A checkpoint folder, or the name of one under $ROBOACT_HOME/models (default ~/.cache/roboact)."""
+def load(path_or_name: str | os.PathLike, device: str = "cpu", backbone=None,
+         runtime: str = "default") -> RoboActEncoder:
+    """A checkpoint folder, or the name of one under $ROBOACT_HOME/models (default ~/.cache/roboact).
+
+    `runtime`: how the frozen image tower runs (roboact.backbones.runtime: default = openvino on a CPU, eager
+    on a GPU; `eager` for plain PyTorch, `openvino-bf16` for the lossy fast path)."""
     tried = model_search_paths(str(path_or_name))
     for p in tried:
         if (p / CONFIG_NAME).is_file():
-            return RoboActEncoder.from_pretrained(p, backbone=backbone, device=device)
+            return RoboActEncoder.from_pretrained(p, backbone=backbone, device=device, runtime=runtime)
     raise CheckpointError(f"no roboact checkpoint named {str(path_or_name)!r}; looked in: "
                           + ", ".join(str(p) for p in tried) + " (make one with `roboact train` or `roboact demo`)")

@@ -87,7 +87,7 @@ class FrameObsEncoder(FrozenObsEncoder):
         self.dim = int(net.image_dim)
 
     def frame_identity(self) -> dict:
-        return {"net": self.net.spec(), "fingerprint": weights_fingerprint(self.net.spec())}
+        return frame_identity(self.net)
 
     def identity(self) -> dict:
         return {"kind": "frame", **self.frame_identity()}
@@ -133,8 +133,7 @@ class RoboActObsEncoder(FrozenObsEncoder):
         self.dim = encoder.cfg.fused_dim if output == "fused" else encoder.cfg.embed_dim
 
     def frame_identity(self) -> dict:
-        spec = self.enc.backbone.spec()
-        return {"net": spec, "fingerprint": weights_fingerprint(spec)}
+        return frame_identity(self.enc.backbone)
 
     def identity(self) -> dict:
         return {"kind": "roboact", "weights_sha256": checkpoint_digest(self.checkpoint), "output": self.output,
@@ -176,6 +175,16 @@ def window_indices(t: int, n: int, stride: int = 1) -> torch.Tensor:
 
 
 # --- identities ------------------------------------------------------------------------------------
+def frame_identity(net) -> dict:
+    """What determines a frozen network's frame features: its weights and, when not eager, the runtime that
+    ran them (an eager identity is unchanged from before runtimes existed, so old cells are still found)."""
+    from roboact.backbones.runtime import runtime_identity
+
+    spec = net.spec()
+    return {"net": spec, "fingerprint": weights_fingerprint(spec),
+            **runtime_identity(getattr(net, "runtime", "eager"))}
+
+
 def weights_fingerprint(spec: dict) -> list:
     """Cheap stand-in for hashing big weight files: (name, size, mtime) of the files a spec points to."""
     path = spec.get("path")
@@ -236,13 +245,22 @@ class EncoderSettings:
     # Where the frozen networks run. Not part of any cache or cell key: it changes only float rounding.
     # The BC policy itself (a 256-wide MLP) stays on the CPU, next to the simulator.
     device: str = "cpu"
+    # How the frozen image tower runs (roboact.backbones.runtime); the resolved runtime IS in the cell keys.
+    runtime: str = "default"
 
     def __post_init__(self) -> None:
         from roboact.utils.device import device_problem
 
+        from roboact.backbones import BackboneError
+        from roboact.backbones.runtime import resolve_runtime
+
         problem = device_problem(self.device)
         if problem:
             raise PolicyError(f"device: {problem}")
+        try:
+            resolve_runtime(self.runtime, self.device)
+        except BackboneError as e:
+            raise PolicyError(f"runtime: {e}") from None
         if self.output not in OUTPUTS:
             raise PolicyError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.window is not None and self.window < 2:
@@ -255,7 +273,8 @@ def load_frozen_backbone(settings: EncoderSettings):
     from roboact.backbones import load_backbone
 
     kwargs = {"load_text": False} if settings.backbone == "lite0-minilm" else {}
-    return load_backbone(settings.backbone, path=settings.backbone_path, device=settings.device, **kwargs)
+    return load_backbone(settings.backbone, path=settings.backbone_path, device=settings.device,
+                         runtime=settings.runtime, **kwargs)
 
 
 def check_checkpoint(path: str, settings: EncoderSettings):
@@ -290,7 +309,7 @@ def load_roboact(spec: RowSpec, settings: EncoderSettings) -> RoboActObsEncoder:
     return RoboActObsEncoder(enc, spec.path, spec.name, settings.output, settings.window, settings.stride)
 
 
-def load_clip(path: str | None, device: str = "cpu") -> FrameObsEncoder:
+def load_clip(path: str | None, device: str = "cpu", runtime: str = "default") -> FrameObsEncoder:
     from roboact.backbones import BackboneError, load_backbone
     from roboact.backbones.hf_clip import DEFAULT_CLIP, clip_weights_present
 
@@ -298,7 +317,8 @@ def load_clip(path: str | None, device: str = "cpu") -> FrameObsEncoder:
         raise EncoderUnavailable("not run: no weights (pass --clip /dir/with/clip; "
                                  f"{DEFAULT_CLIP} is not in the local Hugging Face cache)")
     try:
-        return FrameObsEncoder(load_backbone("hf-clip", path=path or DEFAULT_CLIP, device=device), "CLIP")
+        return FrameObsEncoder(load_backbone("hf-clip", path=path or DEFAULT_CLIP, device=device,
+                                             runtime=runtime), "CLIP")
     except BackboneError as e:
         raise PolicyError(f"real CLIP row: {e}") from None
 
@@ -335,7 +355,7 @@ def build_encoder(spec: RowSpec, settings: EncoderSettings) -> FrozenObsEncoder:
     if spec.kind == "backbone":
         return FrameObsEncoder(load_frozen_backbone(settings), spec.name)
     if spec.kind == "clip":
-        return load_clip(spec.path, settings.device)
+        return load_clip(spec.path, settings.device, settings.runtime)
     if spec.kind == "r3m":
         return load_r3m_row(spec.path, settings.device)
     return load_mpi(spec.path)
