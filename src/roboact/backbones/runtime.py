@@ -34,6 +34,11 @@ CPU_ONLY = frozenset({"openvino", "openvino-bf16"})
 EXACT_ATOL = 1e-4    # what "same features" means for a non-lossy runtime (tests hold every runtime to it)
 
 
+RUNTIME_HELP = ("how the frozen image tower runs: default (openvino on a CPU, eager on a GPU), eager (PyTorch "
+                "fp32), openvino (fp32, features within 1e-4 of eager, ~2-3x faster on a CPU), openvino-bf16 "
+                "(lossy, fastest; needs AVX512-BF16/AMX). Recorded in caches and policy cells; docs/runtime.md")
+
+
 class RuntimeUnavailable(BackboneError):
     """A runtime this machine (or this device) cannot run; the message says what to install or pick."""
 
@@ -145,5 +150,5 @@ def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[
     return run
 
 
-__all__ = ["CPU_ONLY", "EXACT_ATOL", "LOSSY", "RUNTIMES", "RuntimeUnavailable", "check_runtime_name",
+__all__ = ["CPU_ONLY", "EXACT_ATOL", "LOSSY", "RUNTIMES", "RUNTIME_HELP", "RuntimeUnavailable", "check_runtime_name",
            "compile_tower", "resolve_runtime", "runtime_identity"]

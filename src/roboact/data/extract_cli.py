@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -24,6 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-workers", type=int, default=2, help="video decoding processes (default: 2)")
     p.add_argument("--max-shards", type=int, default=None, help="stop after this many new shards per rank")
     p.add_argument("--device", default="auto", help="auto (this rank's GPU, else CPU), cpu, cuda[:i]")
+    p.add_argument("--runtime", default="default", choices=RUNTIMES, help=RUNTIME_HELP)
     p.add_argument("--verify", action="store_true", help="check every shard's sha256 after the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ExtractConfig(manifest=args.manifest, out_dir=args.out, backbone=args.backbone,
                         backbone_path=args.backbone_path, n_frames=args.n_frames, shard_size=args.shard_size,
                         batch_size=args.batch_size, num_workers=args.num_workers, max_shards=args.max_shards,
-                        device=args.device, progress=not args.no_progress)
+                        device=args.device, runtime=args.runtime, progress=not args.no_progress)
     with dist.distributed() as di:
         res = extract(cfg)
     if not di.is_main:

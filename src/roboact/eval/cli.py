@@ -1,6 +1,7 @@
 """`roboact eval`: score checkpoints on a split and write report.md, report.json and plots."""
 from __future__ import annotations
 
+from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
 from roboact.eval.config import SUITES
 
 
@@ -32,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--backbone-path", help="weights folder for hf-clip (default: the checkpoints')")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--runtime", default=None, choices=RUNTIMES,
+                   help="the image-tower runtime the cache must have been extracted with (default: whatever it "
+                        "was; eval reads cached features and runs no image tower itself). " + RUNTIME_HELP)
     p.add_argument("--threads", type=int, help="CPU threads for torch and BLAS (default: unchanged)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--probe-max-train", type=int, default=20000, help="train clips encoded for the probes")
@@ -76,7 +80,7 @@ def run(args) -> int:
                      models=[parse_model(m) for m in args.models], backbone=args.backbone,
                      backbone_path=args.backbone_path, split=args.split, train_split=args.train_split,
                      heldout_pairs=[parse_pair(p) for p in args.heldout_pairs] if args.heldout_pairs else None,
-                     seed=args.seed, device=args.device, threads=args.threads, batch_size=args.batch_size,
+                     seed=args.seed, device=args.device, runtime=args.runtime, threads=args.threads, batch_size=args.batch_size,
                      probe_max_train=args.probe_max_train, suites=parse_suites(args.suites),
                      plots=not args.no_plots, progress=not args.no_progress)
     report = evaluate(cfg)

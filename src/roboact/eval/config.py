@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from roboact.backbones.runtime import RUNTIMES
 from roboact.data.manifest import SPLITS
 from roboact.utils.config import check
 from roboact.utils.device import device_problem
@@ -31,6 +32,9 @@ class EvalConfig:
     heldout_pairs: list[tuple[str, str]] | None = None
     seed: int = 0                                   # probe subsampling and solver
     device: str = "cpu"
+    # The runtime the cache's image features must come from (roboact.backbones.runtime); None: whatever
+    # the cache holds. Eval runs no image tower, so this only guards against reading the wrong cache.
+    runtime: str | None = None
     # CPU threads for torch and BLAS (sklearn, numpy) during the run; None leaves them as they are. On a
     # loaded machine a second thread can make these small matrix products many times slower.
     threads: int | None = None
@@ -58,6 +62,8 @@ class EvalConfig:
             check(len(p) == 2 and all(isinstance(x, str) and x.strip() for x in p), f"heldout_pairs[{i}]",
                   f"must be (action, object), got {p!r}")
         check(self.threads is None or self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
+        check(self.runtime is None or self.runtime in RUNTIMES, "runtime",
+              f"must be one of {', '.join(RUNTIMES)} or None, got {self.runtime!r}")
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         problem = device_problem(self.device)
         check(problem is None, "device", problem or "")

@@ -321,6 +321,18 @@ def check_compatible(folder: Path, mc: RoboActConfig, backbone, cache) -> None:
                          f"backbone {backbone.name} gives {backbone.text_dim}")
 
 
+def check_cache_runtime(cache, runtime: str | None, device: str) -> str:
+    """The runtime the cache's features came from; an error when it is not the one asked for."""
+    from roboact.backbones.runtime import resolve_runtime
+
+    have = cache.identity.get("runtime", "eager")
+    if runtime is not None and resolve_runtime(runtime, device) != have:
+        raise ValueError(f"{cache.folder}: features were extracted with runtime {have!r}, not "
+                         f"{resolve_runtime(runtime, device)!r} (--runtime {runtime}); extract them with "
+                         f"`roboact extract --runtime {runtime}` into another --out, or leave --runtime out")
+    return have
+
+
 def open_backbone_and_cache(cfg: EvalConfig):
     """The backbone (named, or the checkpoints' own) and its feature cache; every present checkpoint checked."""
     from roboact.backbones import load_backbone
@@ -347,8 +359,9 @@ def open_backbone_and_cache(cfg: EvalConfig):
             f"{n}: {'; '.join(resolve_checkpoint(d)[1] for d in ds)}" for n, ds in cfg.models))
     name = cfg.backbone or found[0][1].backbone
     path = cfg.backbone_path if cfg.backbone else (cfg.backbone_path or found[0][1].backbone_path)
-    backbone = load_backbone(name, path=path)
+    backbone = load_backbone(name, path=path, runtime="eager")     # only its text tower runs here
     cache = FeatureCache(cfg.cache, backbone.name)
+    check_cache_runtime(cache, cfg.runtime, cfg.device)
     for p, mc in found:
         check_compatible(p, mc, backbone, cache)
     return backbone, cache
@@ -401,6 +414,7 @@ def _evaluate(cfg: EvalConfig) -> dict:
         from roboact.eval.plots import write_plots
 
         plots = write_plots(out / "plots", rows, plot_data, data, suites)
-    report = build_report(cfg, data, rows, plots, backbone.spec(), time.perf_counter() - t0, suites, skipped)
+    features = {**backbone.spec(), "runtime": cache.identity.get("runtime", "eager")}
+    report = build_report(cfg, data, rows, plots, features, time.perf_counter() - t0, suites, skipped)
     write_report(out, report)
     return report

@@ -11,6 +11,8 @@ import argparse
 import shlex
 import sys
 
+from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -71,6 +73,7 @@ def _protocol(p) -> None:
     p.add_argument("--device", default="cpu",
                    help="where the frozen encoders run: cpu (default) or cuda[:i]; the BC policy and the "
                         "simulators stay on the CPU. Results do not depend on it beyond float rounding")
+    p.add_argument("--runtime", default="default", choices=RUNTIMES, help=RUNTIME_HELP)
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (default 1, fastest on a shared CPU; 0: torch default)")
     p.add_argument("-o", "--out", default=None, help="default runs/policy/<suite>-<mode>")
@@ -138,7 +141,7 @@ def build_config(args):
     return BenchmarkConfig(
         suite=args.suite, mode=args.mode, rows=rows, train=train, demos_dir=args.demos, make_demos=args.make_demos,
         encoder=EncoderSettings(args.backbone, args.backbone_path, args.output, args.window, args.stride,
-                                args.device),
+                                args.device, args.runtime),
         min_expert_success=args.min_expert_success, workers=args.workers, parallel=args.parallel, threads=args.threads,
         out=args.out or f"runs/policy/{args.suite}-{args.mode}", cache_dir=args.cache,
         command=" ".join(["roboact", *map(shlex.quote, sys.argv[1:])]), progress=not args.no_progress,
