@@ -137,6 +137,16 @@ def measure(paths: list[str], threads: int, reps: int, batch: int) -> list[dict]
     return rows
 
 
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -166,7 +176,7 @@ def main(argv=None) -> int:
               f"{r['batch_ms_per_frame']:.2f} | {r['frames_per_s']:.1f} | {r['throughput_speedup']:.2f}x | "
               f"{r['max_abs_diff_vs_eager']:.1e} | {r['setup_s']:.1f} |")
     if args.json:
-        meta = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+        meta = {"cpu": cpu_name(), "torch": torch.__version__,
                 "command": "benchmarks/bench_runtime.py " + " ".join(argv if argv is not None else
                                                                       __import__("sys").argv[1:])}
         try:

@@ -111,12 +111,12 @@ def test_hf_clip_tower_runs_on_openvino(tmp_path):
 def test_compiled_backbone_copies_and_recompiles(eager_features):
     bb = load_backbone("lite0-minilm", runtime="openvino", load_text=False, cache=False)
     first = bb.encode_images(FRAMES[:2])
-    assert "_compiled_tower" in bb.__dict__
+    assert "_engine" in bb.__dict__
     for twin in (copy.deepcopy(bb), private(bb)):
         assert twin.runtime == "openvino"
         assert torch.equal(twin.encode_images(FRAMES[:2]), first)
     bb.float()                                                        # any _apply drops the compiled engine
-    assert "_compiled_tower" not in bb.__dict__ and bb.runtime == "openvino"
+    assert "_engine" not in bb.__dict__ and bb.runtime == "openvino"
 
 
 def test_reuse_cache_is_per_runtime():

@@ -115,7 +115,7 @@ def _check_openvino(bf16: bool) -> None:
 
 
 def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function pixels [N, 3, S, S] float -> features [N, d] float32 running `tower` on `runtime`.
+    """A function images [N, 3, S, S] float -> features [N, d] float32 running `tower` on `runtime`.
 
     Compiled for any batch size (OpenVINO's dynamic batch gives bit-identical rows whatever the batch, which
     keeps resumed extraction and streamed control-time features equal to batch encoding), with the calling
@@ -144,8 +144,8 @@ def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[
                                  "use runtime 'eager' to run it in PyTorch") from e
     request = compiled.create_infer_request()
 
-    def run(pixels: torch.Tensor) -> torch.Tensor:
-        out = request.infer({0: pixels.detach().contiguous().numpy()})
+    def run(images: torch.Tensor) -> torch.Tensor:
+        out = request.infer({0: images.detach().contiguous().numpy()})
         return torch.from_numpy(out[0].copy())                                 # (N, d)
     return run
 
