@@ -29,8 +29,6 @@ from roboact.data.manifest import ClipRecord, write_manifest
 SUBJECTS = ["Robot", "Human"]
 ACTIONS = ["open", "close", "push", "pull", "pick", "place", "turn on", "turn off", "slide", "lift", "wipe", "pour"]
 OBJECTS = ["drawer", "door", "window", "plate", "bowl", "cup", "knob", "faucet", "button", "lid"]
-VARIANTS = [("full", {}), ("no temporal", {"temporal": False}), ("no disentanglement", {"disentangle": False}),
-            ("baseline", {"fusion": "meanpool", "disentangle": False})]
 
 
 def make_corpus(root: Path, backbone, n_eval: int, n_train: int, n: int = 16, seed: int = 0) -> tuple[Path, Path]:
@@ -60,13 +58,15 @@ def save_models(root: Path, backbone, n_rows: int) -> list[tuple[str, str]]:
     from roboact.models import RoboActCLIP, RoboActConfig
     from roboact.models.encoder import save_heads
 
+    from roboact.models.variants import VARIANTS
+
     out = []
-    for name, over in VARIANTS[:n_rows]:
+    for v in list(VARIANTS.values())[:n_rows]:
         torch.manual_seed(0)
         cfg = RoboActConfig(backbone=backbone.name, image_dim=backbone.image_dim, text_dim=backbone.text_dim,
-                            subjects=SUBJECTS, actions=sorted(ACTIONS), objects=sorted(OBJECTS), **over)
-        save_heads(RoboActCLIP(cfg).eval(), root / name.replace(" ", "_"))
-        out.append((name, str(root / name.replace(" ", "_"))))
+                            subjects=SUBJECTS, actions=sorted(ACTIONS), objects=sorted(OBJECTS), **v.overrides)
+        save_heads(RoboActCLIP(cfg).eval(), root / v.id)
+        out.append((v.row_name, str(root / v.id)))
     return out
 
 

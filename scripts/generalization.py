@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from roboact.commands.demo import ROW_NAMES, VARIANTS  # noqa: E402
+from roboact.models.variants import VARIANTS  # noqa: E402
 
 
 def train_one(job: dict) -> tuple[str, float]:
@@ -87,7 +87,7 @@ def main() -> int:
                       f"optim.steps={args.steps}", f"optim.batch_size={args.batch_size}", f"optim.lr={args.lr}",
                       f"optim.warmup_steps={min(30, args.steps // 10)}", f"checkpoint_every={max(50, args.steps // 4)}",
                       f"eval_every={max(50, args.steps // 4)}", "progress=false", "tensorboard=false",
-                      f"model={json.dumps(VARIANTS[row])}", *args.overrides]
+                      f"model={json.dumps(VARIANTS[row].overrides)}", *args.overrides]
                 jobs.append({"out": str(run), "overrides": ov})
     _run_jobs(jobs, args.workers)
 
@@ -100,7 +100,7 @@ def main() -> int:
         if kind not in manifests:
             continue
         rep = out / "eval" / f"{kind}-{split}"
-        models = [f"{ROW_NAMES[r]}=" + ",".join(str(out / "models" / kind / r / f"seed{s}" / "final")
+        models = [f"{VARIANTS[r].row_name}=" + ",".join(str(out / "models" / kind / r / f"seed{s}" / "final")
                                                   for s in range(args.seeds)) for r in rows]
         argv = ["eval", "--manifest", str(manifests[kind]), "--cache", args.cache, "--split", split,
                 "--suites", suites, "--threads", "1", "--out", str(rep), "--no-progress"]
@@ -139,7 +139,7 @@ def _merge(out: Path, evals: list, args) -> None:
 
     cmd = "python scripts/generalization.py " + " ".join(sys.argv[1:])
     lines = ["# Generalization suites", "", f"Command: `{cmd}`", "",
-             f"Rows: {', '.join(ROW_NAMES[r] for r in args.rows.split(','))}; {args.seeds} training seeds each "
+             f"Rows: {'', '.join(VARIANTS[r].row_name for r in args.rows.split(','))}; {args.seeds} training seeds each "
              "(mean ± half-width of the 95% Student-t interval over seeds).", ""]
     for title, rep in evals:
         md = (rep / "report.md").read_text(encoding="utf-8")

@@ -14,19 +14,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from roboact.models.variants import VARIANTS
 from roboact.utils.config import check
 
 log = logging.getLogger(__name__)
 
-# Paper Table III rows plus the frozen-backbone baseline (the paper's "CLIP" row), as model overrides.
-VARIANTS: dict[str, dict] = {
-    "full": {},
-    "no_temporal": {"temporal": False},
-    "no_disentangle": {"disentangle": False},
-    "frozen_baseline": {"fusion": "meanpool", "disentangle": False},
-}
-ROW_NAMES = {"full": "RoboAct-CLIP", "no_temporal": "ablation 1 (no temporal)",
-             "no_disentangle": "ablation 2 (no disentanglement)", "frozen_baseline": "frozen backbone (mean-pool)"}
 
 
 @dataclass
@@ -184,7 +176,7 @@ def train_stage(cfg: DemoConfig, out: Path, variant: str, progress: bool | None 
                                      cache=str(out / "cache"), backbone=cfg.backbone, backbone_path=cfg.backbone_path),
                      optim=OptimConfig(lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
                                        warmup_steps=min(40, cfg.steps // 10)),
-                     model=dict(VARIANTS[variant]), checkpoint_every=max(50, cfg.steps // 4),
+                     model=dict(VARIANTS[variant].overrides), checkpoint_every=max(50, cfg.steps // 4),
                      eval_every=max(50, cfg.steps // 4), log_every=10)
     res = train(tc, resume=latest_checkpoint(run_dir) is not None)
     return Path(res.final)
@@ -194,7 +186,7 @@ def eval_stage(cfg: DemoConfig, out: Path, ckpts: dict[str, Path]) -> dict[str, 
     from roboact.eval.runner import EvalConfig, evaluate
 
     manifest = str(out / "corpus" / "manifest_compositional.jsonl")
-    models = [(ROW_NAMES[v], str(p)) for v, p in ckpts.items()]
+    models = [(VARIANTS[v].row_name, str(p)) for v, p in ckpts.items()]
     reports = {}
     for key, split, title in (("episodes", "val", "held-out episodes of seen (action, object) pairs"),
                               ("compositional", "test", "unseen (action, object) pairs")):

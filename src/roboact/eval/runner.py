@@ -28,6 +28,7 @@ from roboact.eval.seeds import aggregate_seeds
 from roboact.eval.suites import applicability, select_suites, two_way_accuracy
 from roboact.eval.zero_shot import zero_shot_classifiers
 from roboact.models.config import FACTORS, RoboActConfig
+from roboact.models.variants import describe
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,6 @@ def resolve_checkpoint(folder: str) -> tuple[Path | None, str]:
     if steps:
         return None, f"training unfinished: {p} has {steps[-1].name} but no final/"
     return None, f"no config.json in {p} or {p / 'final'}"
-
-
-def variant_of(cfg: RoboActConfig) -> str:
-    if cfg.fusion == "meanpool":
-        return "frozen-backbone baseline (mean-pooled frames + projection)"
-    parts = ([] if cfg.temporal else ["no temporal"]) + ([] if cfg.disentangle else ["no disentanglement"])
-    return "full" if not parts else ", ".join(parts)
 
 
 def find_run_dir(ckpt: Path) -> Path | None:
@@ -291,7 +285,7 @@ def evaluate_row(name: str, folders: tuple[str, ...], data: EvalData, cfg: EvalC
     if len(seeds) > 1:
         notes.append(f"mean ± 95% t-interval over {len(seeds)} checkpoints; plots show the first "
                      f"({seeds[0]['checkpoint']})")
-    row = RowResult(name, ",".join(s["checkpoint"] for s in seeds), "ok", variant_of(model_cfg), metrics=means,
+    row = RowResult(name, ",".join(s["checkpoint"] for s in seeds), "ok", describe(model_cfg), metrics=means,
                     intervals=intervals, seeds=seeds, details=first_details, notes=notes,
                     run_dir=str(run_dir) if run_dir else None)
     log.info("row %r (%s, %d seed(s)): evaluated in %.1f s", name, row.variant, len(seeds),
@@ -349,7 +343,7 @@ def open_backbone_and_cache(cfg: EvalConfig):
                              f"missing: {why}. A multi-seed row needs every seed's checkpoint (name only the "
                              f"finished ones to average fewer seeds)")
         row = [(p, load_config(p)) for p, _ in resolved if p is not None]
-        variants = sorted({variant_of(mc) for _, mc in row})
+        variants = sorted({describe(mc) for _, mc in row})
         if len(variants) > 1:
             raise ValueError(f"row {name!r}: its checkpoints are different variants ({'; '.join(variants)}); "
                              f"one row averages seeds of one model")

@@ -133,7 +133,7 @@ class Row:
 def prepare_rows(cfg: BenchmarkConfig, tasks: list[str]) -> list[Row]:
     from roboact.policy.corpus import pretraining_info
     from roboact.policy.encoders import check_checkpoint
-    from roboact.policy.report import role_of
+    from roboact.models.variants import policy_role
 
     rows = []
     for spec in cfg.rows:
@@ -143,7 +143,7 @@ def prepare_rows(cfg: BenchmarkConfig, tasks: list[str]) -> list[Row]:
         except EncoderUnavailable as e:
             enc, status = None, e.status
         info = pretraining_info(spec.kind, spec.path, tasks, cfg.encoder.backbone)
-        rows.append(Row(spec, role_of(spec.kind, model_cfg), status, info, enc))
+        rows.append(Row(spec, policy_role(spec.kind, model_cfg), status, info, enc))
         log.info("row %-40s %s", spec.name, status)
     if not any(r.status == "ok" for r in rows):
         raise PolicyError("no row can run: give at least one encoder (the frozen backbone row or --model)")

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roboact.models.variants import policy_tables
 from roboact.policy.stats import Interval, t_interval
 
-TABLE2_ROLES = ("frozen backbone", "baseline", "RoboAct-CLIP", "frozen-backbone heads (mean-pool)")
-TABLE3_ROLES = ("ablation 1 (no temporal)", "ablation 2 (no disentanglement)", "RoboAct-CLIP")
 PAPER = {  # the paper's Tables II and III (Franka Kitchen names; the same four tasks as LIBERO-Goal's)
     "R3M": [46.0, 80.0, 58.0, 52.0, 59.0], "MPI (Small)": [50.0, 74.0, 38.0, 66.0, 57.0],
     "MPI (Base)": [62.0, 70.0, 44.0, 82.0, 64.5], "CLIP": [86.0, 76.0, 22.0, 20.0, 51.0],
@@ -38,27 +37,12 @@ class RowReport:
         return t_interval([100 * sum(self.cells[t][s][metric] for t in tasks) / len(tasks) for s in sorted(seeds)])
 
 
-def role_of(kind: str, model_cfg=None) -> str:
-    """Which table a row belongs to, from its kind and (for checkpoints) its config's ablation switches."""
-    if kind == "backbone":
-        return "frozen backbone"
-    if kind != "roboact":
-        return "baseline"
-    if model_cfg.fusion == "meanpool":
-        return "frozen-backbone heads (mean-pool)"
-    if not model_cfg.temporal:
-        return "ablation 1 (no temporal)"
-    if not model_cfg.disentangle:
-        return "ablation 2 (no disentanglement)"
-    return "RoboAct-CLIP"
-
-
 def build_report(meta: dict, tasks: list[str], expert: dict, rows: list[RowReport]) -> dict:
     out = {**meta, "tasks": tasks, "interval": "95% Student-t interval over seeds",
            "expert": expert, "rows": []}
     for r in rows:
         entry = {"name": r.name, "kind": r.kind, "role": r.role, "status": r.status, "pretraining": r.pretraining,
-                 "tables": [n for n, roles in (("II", TABLE2_ROLES), ("III", TABLE3_ROLES)) if r.role in roles]}
+                 "tables": policy_tables(r.role)}
         if r.status == "ok":
             entry["tasks"] = {t: {m: r.interval(t, m).to_dict() for m in ("best", "final")} |
                               {"per_seed": {str(s): {k: c[k] for k in ("best", "final", "best_step")}
