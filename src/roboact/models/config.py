@@ -1,5 +1,5 @@
 """Configuration of the RoboAct-CLIP heads. Every choice the paper leaves open is a field here, with the
-reason for its default (DESIGN.md section 2).
+reason for its default (docs/design.md §2 and docs/model.md).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Choices that differ from LIBERO's own evaluation wrapper, and why:
 - robosuite renders nothing (ControlEnv, `use_camera_obs=False`, no offscreen context); we render with
-  our own fast MuJoCo renderer (DESIGN.md section 4), right way up (robosuite's raw images are vertically
+  our own fast MuJoCo renderer (docs/design.md §4), right way up (robosuite's raw images are vertically
   flipped, its "opengl" convention), hiding collision geoms (group 0) as robosuite does. Nothing is
   rendered, and no renderer is built, when no camera is asked for.
 - The Panda gripper's integrated command is zeroed on reset (a soft reset would otherwise carry it over).
@@ -56,7 +56,7 @@ PAPER_TASKS: dict[str, LiberoTask] = {t.name: t for t in (
     LiberoTask(0, "open_the_middle_drawer_of_the_cabinet", "open", "drawer"),
     LiberoTask(5, "push_the_plate_to_the_front_of_the_stove", "push", "plate",
                note="the scripted expert carries the plate (lift, move, set down): pushing jams on the cream "
-                    "cheese in front of it (DESIGN.md section 4); captions keep the task's verb 'push'"),
+                    "cheese in front of it (docs/design.md §4); captions keep the task's verb 'push'"),
     LiberoTask(6, "put_the_cream_cheese_in_the_bowl", "put", "cream cheese"),
     LiberoTask(7, "turn_on_the_stove", "turn on", "stove"),
 )}

@@ -2,7 +2,7 @@
 
 One Meta-World task is one atomic action, so `ATOMIC_TASKS` below is the single place that names the
 (action, object) of each task; the corpus, its captions and the compositional split all read it. Only tasks
-whose expert succeeds reliably (DESIGN.md section 4, re-measured in docs/simulate.md) are listed, and the
+whose expert succeeds reliably (docs/design.md §4, re-measured in docs/simulate.md) are listed, and the
 pairs are chosen so that actions share objects and objects share actions (open/close x drawer/window/door,
 push/pull x plate/mug, ...), which a compositional split needs.
 

@@ -1,4 +1,4 @@
-"""The fast offscreen renderer (DESIGN.md section 4).
+"""The fast offscreen renderer (docs/design.md §4).
 
 Software rendering (Mesa llvmpipe) with MuJoCo's defaults is 5-30x slower than needed. Before creating a
 renderer we turn off multisampling, size the offscreen buffer to the image, and drop shadows and

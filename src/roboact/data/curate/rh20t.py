@@ -1,6 +1,6 @@
 """RH20T as a curate source: one `SourceItem` per (episode, camera with a colour video).
 
-Layout handled (DESIGN.md section 6):
+Layout handled (docs/design.md §6):
     <root>/[RH20T_cfgK/]task_XXXX_user_XXXX_scene_XXXX_cfg_XXXX[_human]/
         metadata.json                 rating, finish_time, calib; human episodes: start_time, end_time
         cam_<serial>/color.mp4        or cam_<serial>/color/color.mp4; some cameras have neither

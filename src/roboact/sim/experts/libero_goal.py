@@ -2,7 +2,7 @@
 
 Each expert reads the scene once after the reset (object poses differ per initial state: the cabinet moves
 about 2 cm, the plate and cream cheese more) and some phases re-read it every step (the knob's angle, the
-drawer's handle while pulling). Geometry, orientations and offsets follow DESIGN.md section 4, where each
+drawer's handle while pulling). Geometry, orientations and offsets follow docs/design.md §4, where each
 was measured against all 50 fixed initial states.
 """
 from __future__ import annotations
