@@ -26,7 +26,7 @@ import sys
 import numpy as np
 import torch
 
-from roboact.policy.data import FeatureCache, load_demo_set, open_demos, read_fields
+from roboact.policy.data import DemoFeatureCache, load_demo_set, open_demos, read_fields
 from roboact.policy.encoders import EncoderSettings, RowSpec, build_encoder
 from roboact.policy.suites import get_bench_suite
 from roboact.utils.io import atomic_write_json
@@ -80,7 +80,7 @@ def main() -> None:
     for m in args.model:
         name, _, path = m.partition("=")
         specs.append(RowSpec(name, "roboact", path))
-    cache = FeatureCache(args.cache)
+    cache = DemoFeatureCache(args.cache)
     results: dict[str, dict[str, dict[str, float]]] = {}
     for spec in specs:
         enc = build_encoder(spec, settings)

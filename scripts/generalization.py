@@ -139,7 +139,7 @@ def _merge(out: Path, evals: list, args) -> None:
 
     cmd = "python scripts/generalization.py " + " ".join(sys.argv[1:])
     lines = ["# Generalization suites", "", f"Command: `{cmd}`", "",
-             f"Rows: {'', '.join(VARIANTS[r].row_name for r in args.rows.split(','))}; {args.seeds} training seeds each "
+             f"Rows: {', '.join(VARIANTS[r].row_name for r in args.rows.split(','))}; {args.seeds} training seeds each "
              "(mean ± half-width of the 95% Student-t interval over seeds).", ""]
     for title, rep in evals:
         md = (rep / "report.md").read_text(encoding="utf-8")

@@ -145,3 +145,15 @@ def test_runtime_identity_leaves_eager_identities_unchanged():
     assert rt.runtime_identity("openvino") == {"runtime": "openvino"}
     with pytest.raises(ValueError):
         rt.runtime_identity("default")
+
+
+def test_info_lists_the_runtimes_and_why_one_is_missing(monkeypatch, capsys):
+    from roboact.cli import main
+
+    monkeypatch.setattr(rt, "_openvino_capabilities", lambda: ("FP32",))
+    status = {r["name"]: r for r in rt.runtime_status("cpu")}
+    assert status["default"]["resolves_to"] == "openvino" and status["eager"]["available"]
+    assert not status["openvino-bf16"]["available"] and "bf16 instructions" in status["openvino-bf16"]["why_not"]
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "default        -> openvino" in out and "openvino-bf16  NOT available: runtime 'openvino-bf16'" in out

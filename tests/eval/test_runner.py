@@ -5,7 +5,8 @@ import pytest
 
 from roboact.cli import main as roboact_main
 from roboact.eval.report import ALL_KEYS, COLUMNS, METRIC_KEYS
-from roboact.eval.runner import EvalConfig, evaluate, resolve_checkpoint
+from roboact.eval.runner import EvalConfig, evaluate
+from roboact.models.checkpoints import find_checkpoint
 from roboact.utils.config import ConfigError
 from tests.eval.conftest import HELD_OUT
 
@@ -59,7 +60,7 @@ def test_explicit_heldout_pair_seen_in_training_is_refused(trained, tmp_path):
 def test_unfinished_run_is_not_run(trained, tmp_path):
     run = tmp_path / "partial"
     (run / "checkpoints" / "step_00000004").mkdir(parents=True)
-    ckpt, why = resolve_checkpoint(str(run))
+    ckpt, why = find_checkpoint(str(run))
     assert ckpt is None and "training unfinished" in why and "step_00000004" in why
 
 

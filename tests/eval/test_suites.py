@@ -11,7 +11,7 @@ from roboact.data.manifest import ClipRecord, read_manifest, write_manifest
 from roboact.data.opposites import OPPOSITE, REVERSIBLE_PAIRS, reverse_time
 from roboact.data.splits import camera_split, check_camera_split
 from roboact.eval.cli import parse_model, parse_suites
-from roboact.eval.config import SUITES, EvalConfig
+from roboact.eval.config import EVAL_SUITES, EvalConfig
 from roboact.eval.runner import evaluate
 from roboact.eval.seeds import aggregate_seeds, format_cell
 from roboact.eval.suites import reversal_targets, select_suites, two_way_accuracy, unseen_cameras
@@ -23,10 +23,10 @@ from tests.eval.conftest import FAST
 # --- reversal table and its pieces ----------------------------------------------------------------------
 
 def test_reversal_table_is_symmetric_and_names_only_corpus_actions():
-    from roboact.sim.libero import PAPER_TASKS
+    from roboact.sim.libero import PAPER_LIBERO_TASKS
     from roboact.sim.metaworld import ATOMIC_TASKS
 
-    vocab = {lab.action for lab in ATOMIC_TASKS.values()} | {t.action for t in PAPER_TASKS.values()}
+    vocab = {lab.action for lab in ATOMIC_TASKS.values()} | {t.action for t in PAPER_LIBERO_TASKS.values()}
     for a, b in OPPOSITE.items():
         assert OPPOSITE[b] == a and a != b
     assert set(OPPOSITE) == {x for p in REVERSIBLE_PAIRS for x in p}
@@ -99,7 +99,7 @@ def test_multi_checkpoint_rows_parse_and_normalise():
 
 
 def test_select_suites_skips_with_reason_or_refuses_an_explicit_request():
-    why = dict.fromkeys(SUITES, "")
+    why = dict.fromkeys(EVAL_SUITES, "")
     why["viewpoint"] = "no unseen camera"
     assert select_suites(None, why) == (["standard", "reversal", "openvocab"], {"viewpoint": "no unseen camera"})
     run, skipped = select_suites(["reversal"], why)
@@ -146,7 +146,7 @@ def test_every_suite_with_multi_seed_rows(trained, seeds, tmp_path):
     folders, cams = seeds
     rep = evaluate(EvalConfig(manifest=str(cams), cache=str(cache), out=str(tmp_path / "ev"), progress=False,
                               models=[("full", folders), ("baseline", str(base))]))
-    assert [s for s in SUITES if rep["suites"][s]["status"] == "ok"] == list(SUITES)
+    assert [s for s in EVAL_SUITES if rep["suites"][s]["status"] == "ok"] == list(EVAL_SUITES)
     fr, br = rep["rows"]
     assert len(fr["seeds"]) == 3 and [s["train_seed"] for s in fr["seeds"]] == [0, 1, 2]
     for k in ("v2t_r1", "rev_balanced", "rev_rev_v2t_r1", "comp_v2t_r5_all", "vp_action"):

@@ -158,3 +158,35 @@ def test_rollout_figure_skips_unreadable_videos_and_needs_one(tmp_path, caplog):
     videos = {"row": {"t": [str(tmp_path / "bad_fail.mp4"), str(tmp_path / "step9_ep00_success.mp4")]}}
     assert rollout_figure(videos, ["t"], tmp_path / "b.png", frames=4) == tmp_path / "b.png"
     assert (tmp_path / "b.png").stat().st_size > 500
+
+
+def test_one_checkpoint_per_pretraining_seed(smoke, tiny_clip_backbone, tiny_checkpoints, tmp_path):
+    """--model NAME=D0,D1 means what it means in roboact eval: the seeds of one model; here pretraining seed i
+    trains policy seed i, so each seed's cells key on its own checkpoint."""
+    from tests.policy.conftest import save_checkpoint
+
+    root, _ = smoke
+    second = save_checkpoint(tiny_clip_backbone, tmp_path / "full_seed1", seed=1)
+    run = root / "multi"
+    args = base_args(root, tiny_clip_backbone, **{"-o": run, "--seeds": 2, "--no-backbone-row": None,
+                                                  "--model": f"RoboAct-CLIP=ck0,{second}"})
+    with pytest.raises(PolicyError, match="ck0.*does not exist"):
+        cli(args)
+    bad = base_args(root, tiny_clip_backbone, **{"-o": run, "--seeds": 3, "--no-backbone-row": None,
+                                                 "--model": f"RoboAct-CLIP={tiny_checkpoints['full']},{second}"})
+    with pytest.raises(PolicyError, match="2 checkpoints .* but 3 policy seeds"):
+        cli(bad)
+    mixed = f"m={tiny_checkpoints['full']},{tiny_checkpoints['no_temporal']}"
+    with pytest.raises(PolicyError, match="different variants"):
+        cli(base_args(root, tiny_clip_backbone, **{"-o": run, "--seeds": 2, "--model": mixed}))
+    good = base_args(root, tiny_clip_backbone, **{"-o": run, "--seeds": 2, "--no-backbone-row": None,
+                                                  "--model": f"RoboAct-CLIP={tiny_checkpoints['full']},{second}"})
+    assert cli(good) == 0
+    rep = json.loads((run / "report.json").read_text())
+    row = next(r for r in rep["rows"] if r["name"] == "RoboAct-CLIP")
+    assert row["pretraining"]["checkpoints"] == [str(tiny_checkpoints["full"]), str(second)]
+    assert sorted(row["tasks"][TASK]["per_seed"]) == ["0", "1"]
+    keys = dict(p.name.split("-") for p in (run / "cells" / "roboact-clip" / TASK).iterdir())
+    single = dict(p.name.split("-") for p in (root / "out" / "cells" / "roboact-clip" / TASK).iterdir())
+    assert keys["seed0"] == single["seed0"]          # seed 0 ran on the same checkpoint as the one-dir row
+    assert keys["seed1"] != keys["seed0"]            # seed 1 on its own

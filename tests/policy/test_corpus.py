@@ -1,9 +1,9 @@
 
 import pytest
 
-from roboact.data.manifest import ClipRecord, read_manifest, resolve, write_manifest
-from roboact.policy.corpus import exclude_tasks, pretraining_info
-from roboact.policy.suites import PolicyError
+from roboact.data.manifest import ClipRecord, ManifestError, read_manifest, resolve, write_manifest
+from roboact.data.manifest_ops import exclude_tasks
+from roboact.policy.corpus import pretraining_info
 
 from .conftest import save_checkpoint
 
@@ -24,9 +24,9 @@ def test_exclude_tasks_drops_clips_and_keeps_paths_valid(tmp_path):
     assert {r.task for r in rows} == {"door-open-v3"}
     assert resolve(tmp_path / "f" / "m.jsonl", rows[0].path).resolve() == (tmp_path / "corpus" / "videos" /
                                                                           "door-open-v3" / "0.mp4").resolve()
-    with pytest.raises(PolicyError, match="leaves no clips"):
+    with pytest.raises(ManifestError, match="leaves no clips"):
         exclude_tasks(src, ["drawer-open-v3", "plate-slide-v3", "door-open-v3"], tmp_path / "g.jsonl")
-    with pytest.raises(PolicyError, match="refusing to overwrite"):
+    with pytest.raises(ManifestError, match="refusing to overwrite"):
         exclude_tasks(src, ["drawer-open-v3"], src)
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from roboact.policy.data import FeatureCache, load_demo_set, open_demos
+from roboact.policy.data import DemoFeatureCache, load_demo_set, open_demos
 from roboact.policy.encoders import EncoderSettings, RowSpec, build_encoder
 from roboact.policy.suites import PolicyError, get_bench_suite
 
@@ -28,7 +28,7 @@ def count_frames(enc, monkeypatch) -> list:
 
 def test_demo_set_shapes_and_clipped_actions(demos_dir, encoders, tmp_path):
     src = open_demos(MW, TASK, demos_dir, 2, eval_episodes=5)
-    data = load_demo_set(encoders["full"], src, MW, FeatureCache(tmp_path / "cache"))
+    data = load_demo_set(encoders["full"], src, MW, DemoFeatureCache(tmp_path / "cache"))
     assert len(data) == 24 and data.embeddings.shape == (24, encoders["full"].dim)
     assert data.proprio.shape == (24, 4) and data.actions.shape == (24, 4)
     assert data.actions.abs().max() <= 1.0  # what the env executes
@@ -36,7 +36,7 @@ def test_demo_set_shapes_and_clipped_actions(demos_dir, encoders, tmp_path):
 
 
 def test_features_are_computed_once_and_shared_across_checkpoints(demos_dir, encoders, tmp_path, monkeypatch):
-    cache = FeatureCache(tmp_path / "cache")
+    cache = DemoFeatureCache(tmp_path / "cache")
     src = open_demos(MW, TASK, demos_dir, 3, eval_episodes=5)
     calls = count_frames(encoders["full"], monkeypatch)  # the backbone is shared by every checkpoint
     first = load_demo_set(encoders["full"], src, MW, cache)
@@ -52,7 +52,7 @@ def test_features_are_computed_once_and_shared_across_checkpoints(demos_dir, enc
 
 def test_a_rewritten_demo_file_is_re_encoded_and_a_corrupt_cache_recomputed(demos_dir, encoders, tmp_path,
                                                                            monkeypatch):
-    cache = FeatureCache(tmp_path / "cache")
+    cache = DemoFeatureCache(tmp_path / "cache")
     calls = count_frames(encoders["full"], monkeypatch)
     load_demo_set(encoders["full"], open_demos(MW, TASK, demos_dir, 2, 5), MW, cache)
     write_metaworld_demos(demos_dir / "metaworld" / f"{TASK}_demo.hdf5", seed0=7)   # new content, new sha

@@ -13,7 +13,8 @@ from roboact.data.manifest import ClipRecord, read_manifest, resolve  # noqa: E4
 from roboact.data.splits import check_compositional, check_no_episode_leakage  # noqa: E402
 from roboact.data.video import read_frames  # noqa: E402
 from roboact.sim import cli as sim_cli  # noqa: E402
-from roboact.sim.corpus import CorpusConfig, build_corpus, write_manifests  # noqa: E402
+from roboact.data.manifest_ops import write_split_manifests  # noqa: E402
+from roboact.sim.corpus import CorpusConfig, build_corpus  # noqa: E402
 from roboact.sim.metaworld import ATOMIC_TASKS  # noqa: E402
 from roboact.utils.config import ConfigError  # noqa: E402
 from roboact.utils.io import read_json  # noqa: E402
@@ -127,7 +128,7 @@ def test_compositional_manifest_holds_out_whole_pairs(tmp_path):
                        action=lab.action, object=lab.object, task=t, camera=c, episode=f"episodes/{t}/e{e}.npz")
             for t, lab in ATOMIC_TASKS.items() for e in range(3) for c in ("corner", "corner4")]
     cfg = CorpusConfig(out_dir=str(tmp_path), heldout_pairs=3, seed=5)
-    info = write_manifests(cfg, rows)
+    info = write_split_manifests(cfg.out_dir, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs, cfg.seed)
     comp = read_manifest(tmp_path / info["manifest_compositional"])
     held = [tuple(p) for p in info["heldout_pairs"]]
     assert len(held) == 3

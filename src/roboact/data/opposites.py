@@ -10,7 +10,7 @@ import torch
 
 # Actions that undo each other, so a clip of one played backwards *is* (visually) a clip of the other:
 # opening a drawer reversed shows the drawer closing. Only true opposites of the corpora's vocabularies
-# (roboact.sim.metaworld.ATOMIC_TASKS, roboact.sim.libero.PAPER_TASKS). Left out on purpose: "press"
+# (roboact.sim.metaworld.ATOMIC_TASKS, roboact.sim.libero.PAPER_LIBERO_TASKS). Left out on purpose: "press"
 # (a button pressed backwards is released, which is no action of the vocabulary), "turn" (a dial turned
 # backwards is still turned), "put"/"place"/"sweep" (reversed, an object leaves its target: no label).
 REVERSIBLE_PAIRS: tuple[tuple[str, str], ...] = (

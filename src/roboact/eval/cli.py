@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
-from roboact.eval.config import SUITES
+from roboact.eval.config import EVAL_SUITES
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def register(sub) -> None:
                    help="a table row: its name and checkpoint folder (a run folder works too: its final/ is used); "
                         "several comma-separated folders (one per training seed) make the row mean ± 95%% "
                         "t-interval over seeds; repeat for several rows")
-    p.add_argument("--suites", help=f"comma-separated, from {','.join(SUITES)} (default: every suite that "
+    p.add_argument("--suites", help=f"comma-separated, from {','.join(EVAL_SUITES)} (default: every suite that "
                                     "applies to the data; naming one that cannot apply is an error)")
     p.add_argument("--split", default="test", help="split that is scored (default: test)")
     p.add_argument("--train-split", default="train", help="split the leakage probes train on and that defines "
@@ -46,22 +46,19 @@ def register(sub) -> None:
 
 def parse_model(s: str) -> tuple[str, str | list[str]]:
     """'full=DIR' -> ('full', 'DIR'); 'full=D0,D1,D2' -> ('full', ['D0', 'D1', 'D2']), one per seed."""
-    name, sep, folders = s.partition("=")
-    if not sep or not name.strip() or not folders.strip():
-        raise ValueError(f"--model {s!r}: expected NAME=CHECKPOINT_DIR or NAME=DIR,DIR,... (one per seed)")
-    parts = [f.strip() for f in folders.split(",")]
-    if any(not f for f in parts):
-        raise ValueError(f"--model {s!r}: row {name.strip()!r} has an empty folder in its comma-separated list")
-    return name.strip(), parts[0] if len(parts) == 1 else parts
+    from roboact.models.checkpoints import parse_model_spec
+
+    name, parts = parse_model_spec(s)
+    return name, parts[0] if len(parts) == 1 else parts
 
 
 def parse_suites(s: str | None) -> list[str] | None:
     if s is None:
         return None
     names = [x.strip() for x in s.split(",") if x.strip()]
-    bad = [x for x in names if x not in SUITES]
+    bad = [x for x in names if x not in EVAL_SUITES]
     if bad or not names:
-        raise ValueError(f"--suites {s!r}: expected a comma-separated list of {', '.join(SUITES)}")
+        raise ValueError(f"--suites {s!r}: expected a comma-separated list of {', '.join(EVAL_SUITES)}")
     return names
 
 

@@ -11,7 +11,7 @@ from roboact.utils.device import device_problem
 # The evaluation suites, in report order. "standard": retrieval, zero-shot, compositional, disentanglement
 # (the main table); "reversal": time-reversed clips vs the opposite action; "openvocab": held-out
 # (action, object) pairs ranked among every caption; "viewpoint": clips of cameras absent from training.
-SUITES: tuple[str, ...] = ("standard", "reversal", "openvocab", "viewpoint")
+EVAL_SUITES: tuple[str, ...] = ("standard", "reversal", "openvocab", "viewpoint")
 
 
 @dataclass
@@ -40,7 +40,7 @@ class EvalConfig:
     threads: int | None = None
     batch_size: int = 512                           # clips per forward pass
     probe_max_train: int = 20000                    # train clips encoded for the probes (seeded subsample)
-    # suites to run (names of SUITES). None: every suite that applies to the data, the others listed in
+    # suites to run (names of EVAL_SUITES). None: every suite that applies to the data, the others listed in
     # the report with the reason; a suite named here that cannot apply is an error.
     suites: list[str] | None = None
     plots: bool = True
@@ -69,9 +69,9 @@ class EvalConfig:
         check(problem is None, "device", problem or "")
         check(self.probe_max_train >= 2, "probe_max_train", f"must be >= 2, got {self.probe_max_train}")
         if self.suites is not None:
-            check(len(self.suites) >= 1, "suites", f"name at least one of {', '.join(SUITES)} (or leave unset)")
-            bad = [x for x in self.suites if x not in SUITES]
-            check(not bad, "suites", f"unknown suite {bad[:1]} (known: {', '.join(SUITES)})")
+            check(len(self.suites) >= 1, "suites", f"name at least one of {', '.join(EVAL_SUITES)} (or leave unset)")
+            bad = [x for x in self.suites if x not in EVAL_SUITES]
+            check(not bad, "suites", f"unknown suite {bad[:1]} (known: {', '.join(EVAL_SUITES)})")
             check(len(set(self.suites)) == len(self.suites), "suites", f"listed twice in {self.suites}")
 
     def folders(self, name: str) -> tuple[str, ...]:

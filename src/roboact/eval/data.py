@@ -16,7 +16,7 @@ from roboact.data.splits import Pair, pairs_of
 from roboact.eval.config import EvalConfig
 from roboact.eval.suites import reversal_targets, unseen_cameras
 from roboact.eval.zero_shot import vocab_grid
-from roboact.train.data import ClipSet, TextTable, Vocab, build_clipset, load_rows
+from roboact.data.clipset import ClipSet, TextTable, Vocab, build_clipset, load_rows
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from roboact.eval import metrics as M
-from roboact.eval.config import SUITES
+from roboact.eval.config import EVAL_SUITES
 from roboact.eval.seeds import format_cell
 from roboact.eval.suites import TITLES, reversal_pairs_in
 from roboact.utils.io import atomic_write_json, atomic_write_text
@@ -124,7 +124,7 @@ def suite_info(name: str, data) -> dict:
 
 
 def build_report(cfg, data, rows, plots: dict, backbone_spec: dict, seconds: float,
-                 suites: list[str] = SUITES[:1], skipped: dict | None = None) -> dict:
+                 suites: list[str] = EVAL_SUITES[:1], skipped: dict | None = None) -> dict:
     es = data.eval_set
     counts = {"clips": len(es), "captions": len(es.captions), "heldout_clips": int(data.heldout_mask.sum()),
               "all_captions": len(data.all_captions), "unseen_captions": len(data.unseen_captions),
@@ -136,7 +136,7 @@ def build_report(cfg, data, rows, plots: dict, backbone_spec: dict, seconds: flo
         r.intervals = {k: v for k, v in r.intervals.items() if k in ALL_KEYS}
     skipped = skipped or {}
     suite_part = {}
-    for name in SUITES:
+    for name in EVAL_SUITES:
         ran = name in suites
         suite_part[name] = {
             "title": TITLES[name], "status": "ok" if ran else "not run", "reason": skipped.get(name, ""),
@@ -182,7 +182,7 @@ def suite_table(report: dict, suite: str) -> str:
 
 def markdown_table(report: dict) -> str:
     """The main table (or, when the standard suite did not run, the first suite that did)."""
-    ran = [s for s in SUITES if report.get("suites", {}).get(s, {}).get("status", "ok" if s == "standard" else "")
+    ran = [s for s in EVAL_SUITES if report.get("suites", {}).get(s, {}).get("status", "ok" if s == "standard" else "")
            == "ok"]
     return suite_table(report, ran[0]) if ran else "(no suite ran)"
 
@@ -245,7 +245,7 @@ def render_markdown(report: dict) -> str:
         out.append("- rows with several checkpoints (`seeds` > 1): mean ± half-width of the 95% Student-t "
                    "interval over seeds, mean ± t(0.975, k−1)·s/√k")
     out += ["", "Definitions: docs/eval.md.", ""]
-    for name in SUITES:
+    for name in EVAL_SUITES:
         s = report["suites"][name]
         out += [f"## {s['title']}", ""]
         if s["status"] != "ok":

@@ -28,6 +28,7 @@ from roboact.eval.seeds import aggregate_seeds
 from roboact.eval.suites import applicability, select_suites, two_way_accuracy
 from roboact.eval.zero_shot import zero_shot_classifiers
 from roboact.models.config import FACTORS, RoboActConfig
+from roboact.models.checkpoints import CheckpointError, check_backbone, find_checkpoint
 from roboact.models.variants import describe
 
 log = logging.getLogger(__name__)
@@ -51,24 +52,6 @@ class RowResult:
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
-
-def resolve_checkpoint(folder: str) -> tuple[Path | None, str]:
-    """The checkpoint folder to load (the folder itself, or its `final/`), or None and why not.
-
-    An unfinished run (checkpoints/ but no final/) is "not run": evaluating an intermediate step as if it
-    were the trained model would misreport it.
-    """
-    p = Path(folder)
-    for cand in (p, p / "final"):
-        if (cand / "config.json").is_file():
-            return cand, ""
-    if not p.exists():
-        return None, f"{p} does not exist"
-    steps = sorted((p / "checkpoints").glob("step_*")) if (p / "checkpoints").is_dir() else []
-    if steps:
-        return None, f"training unfinished: {p} has {steps[-1].name} but no final/"
-    return None, f"no config.json in {p} or {p / 'final'}"
-
 
 def find_run_dir(ckpt: Path) -> Path | None:
     """Where the trainer wrote metrics.jsonl: the checkpoint folder or up to two levels above it."""
@@ -258,7 +241,7 @@ def evaluate_row(name: str, folders: tuple[str, ...], data: EvalData, cfg: EvalC
     """One table row: each seed's checkpoint scored alone, then averaged (with intervals when >= 2)."""
     from roboact.models.encoder import load_heads
 
-    resolved = [resolve_checkpoint(f) for f in folders]
+    resolved = [find_checkpoint(f) for f in folders]
     if all(c is None for c, _ in resolved):
         why = "; ".join(w for _, w in resolved)
         log.warning("row %r: not run (%s)", name, why)
@@ -305,14 +288,13 @@ def row_notes(mc: RoboActConfig, data: EvalData) -> list[str]:
 
 def check_compatible(folder: Path, mc: RoboActConfig, backbone, cache) -> None:
     """A checkpoint must read the cache's features and the backbone's text features; say which differs."""
-    if mc.backbone != backbone.name:
-        raise ValueError(f"{folder}: trained on backbone {mc.backbone!r}, evaluating with {backbone.name!r}")
+    try:
+        check_backbone(mc, backbone.name, text_dim=backbone.text_dim, where=str(folder))
+    except CheckpointError as e:
+        raise ValueError(str(e)) from None
     if (mc.image_dim, mc.n_frames) != (cache.dim, cache.n_frames):
         raise ValueError(f"{folder}: expects {mc.n_frames} frames x {mc.image_dim} features, the cache "
                          f"{cache.folder} holds {cache.n_frames} x {cache.dim}")
-    if mc.text_dim != backbone.text_dim:
-        raise ValueError(f"{folder}: expects text width {mc.text_dim}, "
-                         f"backbone {backbone.name} gives {backbone.text_dim}")
 
 
 def check_cache_runtime(cache, runtime: str | None, device: str) -> str:
@@ -335,7 +317,7 @@ def open_backbone_and_cache(cfg: EvalConfig):
 
     found = []
     for name, folders in cfg.models:
-        resolved = [resolve_checkpoint(d) for d in folders]
+        resolved = [find_checkpoint(d) for d in folders]
         missing = [(d, why) for d, (p, why) in zip(folders, resolved) if p is None]
         if missing and len(missing) < len(folders):
             d, why = missing[0]
@@ -350,7 +332,7 @@ def open_backbone_and_cache(cfg: EvalConfig):
         found += row
     if not found:
         raise ValueError("none of the models has a checkpoint: " + "; ".join(
-            f"{n}: {'; '.join(resolve_checkpoint(d)[1] for d in ds)}" for n, ds in cfg.models))
+            f"{n}: {'; '.join(find_checkpoint(d)[1] for d in ds)}" for n, ds in cfg.models))
     name = cfg.backbone or found[0][1].backbone
     path = cfg.backbone_path if cfg.backbone else (cfg.backbone_path or found[0][1].backbone_path)
     backbone = load_backbone(name, path=path, runtime="eager")     # only its text tower runs here

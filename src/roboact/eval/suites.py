@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from roboact.data.opposites import OPPOSITE, REVERSIBLE_PAIRS
-from roboact.eval.config import SUITES
+from roboact.eval.config import EVAL_SUITES
 from roboact.eval.metrics import cosine_matrix
 
 TITLES = {"standard": "Standard metrics", "reversal": "Time reversal",
@@ -50,7 +50,7 @@ def unseen_cameras(eval_rows, train_rows) -> list[str]:
 
 def applicability(data) -> dict[str, str]:
     """{suite: "" if it applies to `data`, else why not}."""
-    why = dict.fromkeys(SUITES, "")
+    why = dict.fromkeys(EVAL_SUITES, "")
     if not bool((data.reversal_opposite >= 0).any()):
         have = ", ".join(data.vocab.actions)
         why["reversal"] = (f"no scored clip has an action whose opposite is also in the vocabulary "
@@ -75,6 +75,6 @@ def select_suites(requested: list[str] | None, why_not: dict[str, str]) -> tuple
         bad = [s for s in requested if why_not[s]]
         if bad:
             raise ValueError(f"suite {bad[0]!r} cannot run on this data: {why_not[bad[0]]}")
-        run = [s for s in SUITES if s in requested]
-        return run, {s: "not selected (--suites)" for s in SUITES if s not in requested}
-    return [s for s in SUITES if not why_not[s]], {s: why_not[s] for s in SUITES if why_not[s]}
+        run = [s for s in EVAL_SUITES if s in requested]
+        return run, {s: "not selected (--suites)" for s in EVAL_SUITES if s not in requested}
+    return [s for s in EVAL_SUITES if not why_not[s]], {s: why_not[s] for s in EVAL_SUITES if why_not[s]}

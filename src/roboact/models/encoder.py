@@ -20,18 +20,16 @@ import torch
 from torch import nn
 
 from roboact.data.video import uniform_indices
+from roboact.models.checkpoints import CONFIG_NAME, CheckpointError, check_backbone, resolve_checkpoint
 from roboact.models.config import RoboActConfig
 from roboact.models.roboact_clip import RoboActCLIP
 from roboact.utils.config import ConfigError, from_dict
 from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
 WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 FORMAT = "roboact-clip/1"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint folder is missing, corrupted or inconsistent with its config; names the file."""
 
 
 class RoboActEncoder(nn.Module):
@@ -57,7 +55,7 @@ class RoboActEncoder(nn.Module):
             # would encode every frame on the CPU.
             bb = load_backbone(self.cfg.backbone, path=self.cfg.backbone_path,
                                device=next(self.heads.parameters()).device, runtime=self.runtime)
-            _check_backbone_dims(bb, self.cfg)
+            check_backbone(self.cfg, bb.name, image_dim=bb.image_dim, text_dim=bb.text_dim)
             self.__dict__["_backbone"] = bb
         return self._backbone
 
@@ -145,21 +143,13 @@ class RoboActEncoder(nn.Module):
         if backbone is not None:
             from roboact.backbones import on_device
 
-            _check_backbone_dims(backbone, heads.cfg)
+            check_backbone(heads.cfg, backbone.name, image_dim=backbone.image_dim, text_dim=backbone.text_dim)
             backbone = on_device(backbone, device)
         return cls(heads, backbone, runtime).eval()
 
 
 def _maybe_norm(x: torch.Tensor, normalize: bool) -> torch.Tensor:
     return torch.nn.functional.normalize(x, dim=-1) if normalize else x
-
-
-def _check_backbone_dims(bb, cfg: RoboActConfig) -> None:
-    if bb.name != cfg.backbone:
-        raise CheckpointError(f"checkpoint was trained on backbone {cfg.backbone!r}, got {bb.name!r}")
-    if (bb.image_dim, bb.text_dim) != (cfg.image_dim, cfg.text_dim):
-        raise CheckpointError(f"backbone {bb.name} gives image/text dims {bb.image_dim}/{bb.text_dim}, "
-                              f"the checkpoint expects {cfg.image_dim}/{cfg.text_dim}")
 
 
 def save_heads(heads: RoboActCLIP, folder: Path, extra: dict | None = None) -> None:
@@ -219,20 +209,12 @@ def load_heads(folder: str | os.PathLike, device: str = "cpu") -> RoboActCLIP:
     return heads.to(device).eval()
 
 
-def model_search_paths(name: str) -> list[Path]:
-    home = Path(os.environ.get("ROBOACT_HOME", Path.home() / ".cache" / "roboact"))
-    return [Path(name), home / "models" / name]
-
-
 def load(path_or_name: str | os.PathLike, device: str = "cpu", backbone=None,
          runtime: str = "default") -> RoboActEncoder:
-    """A checkpoint folder, or the name of one under $ROBOACT_HOME/models (default ~/.cache/roboact).
+    """A checkpoint folder, a training run folder (its final/), or the name of one under the model store
+    ($ROBOACT_HOME/models, default ~/.cache/roboact/models); see roboact.models.checkpoints.
 
     `runtime`: how the frozen image tower runs (roboact.backbones.runtime: default = openvino on a CPU, eager
     on a GPU; `eager` for plain PyTorch, `openvino-bf16` for the lossy fast path)."""
-    tried = model_search_paths(str(path_or_name))
-    for p in tried:
-        if (p / CONFIG_NAME).is_file():
-            return RoboActEncoder.from_pretrained(p, backbone=backbone, device=device, runtime=runtime)
-    raise CheckpointError(f"no roboact checkpoint named {str(path_or_name)!r}; looked in: "
-                          + ", ".join(str(p) for p in tried) + " (make one with `roboact train` or `roboact demo`)")
+    folder = resolve_checkpoint(path_or_name)
+    return RoboActEncoder.from_pretrained(folder, backbone=backbone, device=device, runtime=runtime)

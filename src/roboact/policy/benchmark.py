@@ -131,23 +131,55 @@ class Row:
 
 
 def prepare_rows(cfg: BenchmarkConfig, tasks: list[str]) -> list[Row]:
-    from roboact.policy.corpus import pretraining_info
-    from roboact.policy.encoders import check_checkpoint
     from roboact.models.variants import policy_role
 
     rows = []
     for spec in cfg.rows:
-        model_cfg = check_checkpoint(spec.path, cfg.encoder) if spec.kind == "roboact" else None
+        model_cfg = None
+        if spec.kind == "roboact":
+            spec, model_cfg = _resolve_checkpoints(spec, cfg)
         try:
             enc, status = build_encoder(spec, cfg.encoder), "ok"
         except EncoderUnavailable as e:
             enc, status = None, e.status
-        info = pretraining_info(spec.kind, spec.path, tasks, cfg.encoder.backbone)
+        info = _pretraining(spec, tasks, cfg.encoder.backbone)
         rows.append(Row(spec, policy_role(spec.kind, model_cfg), status, info, enc))
         log.info("row %-40s %s", spec.name, status)
     if not any(r.status == "ok" for r in rows):
         raise PolicyError("no row can run: give at least one encoder (the frozen backbone row or --model)")
     return rows
+
+
+def _resolve_checkpoints(spec: RowSpec, cfg: BenchmarkConfig):
+    """The row with its checkpoint folders resolved (a run folder's final/), and seed 0's config. A row with
+    one checkpoint per pretraining seed needs one per policy seed, all of one variant."""
+    from roboact.models.variants import policy_role
+    from roboact.policy.encoders import check_checkpoint
+
+    if spec.seed_paths and len(spec.seed_paths) != cfg.seeds:
+        raise PolicyError(f"row {spec.name!r}: {len(spec.seed_paths)} checkpoints (one per pretraining seed) but "
+                          f"{cfg.seeds} policy seeds; pretraining seed i trains policy seed i, so give as many")
+    checked = [check_checkpoint(p, cfg.encoder) for p in (spec.seed_paths or (spec.path,))]
+    roles = sorted({policy_role("roboact", c) for _, c in checked})
+    if len(roles) > 1:
+        raise PolicyError(f"row {spec.name!r}: its checkpoints are different variants ({'; '.join(roles)}); "
+                          "one row holds the seeds of one model")
+    folders = tuple(str(f) for f, _ in checked)
+    return dataclasses.replace(spec, path=folders[0], seed_paths=folders if spec.seed_paths else ()), checked[0][1]
+
+
+def _pretraining(spec: RowSpec, tasks: list[str], backbone: str) -> dict:
+    """What the row's encoder was pretrained on; for a multi-seed row, the first seed's corpus with the
+    evaluation tasks any seed saw (so a leak in one seed is never hidden)."""
+    from roboact.policy.corpus import pretraining_info
+
+    infos = [pretraining_info(spec.kind, p, tasks, backbone) for p in (spec.seed_paths or (spec.path,))]
+    info = dict(infos[0])
+    if len(infos) > 1:
+        seen = [i.get("eval_tasks_seen") for i in infos]
+        info["eval_tasks_seen"] = None if any(s is None for s in seen) else sorted(set().union(*seen))
+        info["checkpoints"] = list(spec.seed_paths)
+    return info
 
 
 # --- step 3: the experts ----------------------------------------------------------------------------------
@@ -247,13 +279,13 @@ def _encoder(spec: RowSpec, settings: EncoderSettings):
 
 def run_cell(job: CellJob) -> dict:
     """Train and evaluate one policy; write its weights, then result.json (which marks the cell done)."""
-    from roboact.policy.data import FeatureCache, load_demo_set
+    from roboact.policy.data import DemoFeatureCache, load_demo_set
     from roboact.policy.train import train_bc
     from roboact.utils.io import atomic_write_json
 
     suite = get_bench_suite(job.suite)
     enc = _encoder(job.spec, job.encoder)
-    data = load_demo_set(enc, job.source, suite, FeatureCache(job.cache_dir))
+    data = load_demo_set(enc, job.source, suite, DemoFeatureCache(job.cache_dir))
     runner = runner_for(job.suite, job.task, job.rollouts, job.max_steps, job.image_size, job.parallel)
     train_cfg = dataclasses.replace(job.train, seed=job.seed)
     res = train_bc(data, enc, runner, train_cfg, record=job.record, video_dir=job.video_dir)
@@ -327,7 +359,7 @@ def _require_sim() -> None:
 
 
 def _run(cfg: BenchmarkConfig) -> dict:
-    from roboact.policy.data import FeatureCache, encode_demos, open_demos
+    from roboact.policy.data import DemoFeatureCache, encode_demos, open_demos
     from roboact.utils.io import atomic_write_json
 
     t0 = time.perf_counter()
@@ -343,7 +375,7 @@ def _run(cfg: BenchmarkConfig) -> dict:
     rows = prepare_rows(cfg, tasks)
     try:
         expert = expert_check(cfg, tasks, out)
-        cache = FeatureCache(cfg.cache_dir)
+        cache = DemoFeatureCache(cfg.cache_dir)
         jobs, folders = [], {}
         for row in (r for r in rows if r.status == "ok"):
             for t in tasks:
@@ -363,10 +395,12 @@ def _run(cfg: BenchmarkConfig) -> dict:
 
 
 def _job(cfg: BenchmarkConfig, row: Row, task: str, seed: int, source, out: Path) -> CellJob:
-    job = CellJob(row.spec, cfg.encoder, cfg.suite, task, seed, source, cfg.cache_dir,
+    spec = row.spec.for_seed(seed)
+    enc = row.encoder if spec is row.spec else _encoder(spec, cfg.encoder)
+    job = CellJob(spec, cfg.encoder, cfg.suite, task, seed, source, cfg.cache_dir,
                   dataclasses.replace(cfg.train, seed=seed), cfg.rollouts, cfg.max_steps, cfg.image_size, "",
                   cfg.videos if seed == 0 else 0, str(out / "videos" / row.spec.slug / task), cfg.parallel)
-    job.folder = str(out / "cells" / row.spec.slug / task / f"seed{seed}-{cell_key(row.encoder.identity(), job)}")
+    job.folder = str(out / "cells" / row.spec.slug / task / f"seed{seed}-{cell_key(enc.identity(), job)}")
     return job
 
 

@@ -38,8 +38,10 @@ def _rows_and_encoders(p) -> None:
     p.add_argument("--mode", choices=("smoke", "full", "custom"), default="smoke",
                    help="smoke: 1 task, 2 demos, 2 short rollouts (CI); full: 4 tasks, 50 demos, >= 3 seeds x "
                         ">= 20 rollouts (hours on CPU); custom: full's defaults without its minimums")
-    p.add_argument("--model", action="append", default=[], metavar="NAME=CHECKPOINT",
-                   help="a RoboAct-CLIP checkpoint folder as a row (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR[,DIR...]",
+                   help="a RoboAct-CLIP row: its checkpoint folder (a training run folder works too: its final/ "
+                        "is used), or one folder per pretraining seed, comma-separated, as many as --seeds: "
+                        "pretraining seed i trains policy seed i (the same syntax as roboact eval); repeatable")
     p.add_argument("--no-backbone-row", action="store_true", help="leave out the frozen-backbone-alone row")
     p.add_argument("--backbone", default="lite0-minilm", help="frozen backbone shared by every row")
     p.add_argument("--backbone-path", default=None)
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _exclude(args) -> int:
-    from roboact.policy.corpus import exclude_tasks
+    from roboact.data.manifest_ops import exclude_tasks
     from roboact.policy.suites import get_bench_suite
 
     if not args.manifest or not args.manifest_out:
@@ -107,14 +109,14 @@ def _exclude(args) -> int:
 
 
 def parse_models(items: list[str]):
+    """--model NAME=DIR or NAME=D0,D1,... (one checkpoint per pretraining seed, paired with policy seeds)."""
+    from roboact.models.checkpoints import parse_model_spec
     from roboact.policy.encoders import RowSpec
 
     rows = []
     for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise ValueError(f"--model expects NAME=CHECKPOINT, got {item!r}")
-        rows.append(RowSpec(name.strip(), "roboact", path.strip()))
+        name, paths = parse_model_spec(item)
+        rows.append(RowSpec(name, "roboact", paths[0], seed_paths=tuple(paths) if len(paths) > 1 else ()))
     return rows
 
 

@@ -14,6 +14,7 @@ file that cannot be read is recomputed (with a warning), never trusted.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from roboact.policy.encoders import FrozenObsEncoder, identity_hash
+from roboact.policy.encoders import FrozenObsEncoder
 from roboact.policy.suites import BenchSuite, PolicyError
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,21 @@ def read_fields(src: DemoSource, key: str, fields: list[str]) -> dict[str, np.nd
 
 
 # --- the feature cache -----------------------------------------------------------------------------
-class FeatureCache:
+def demo_cache_key(identity: dict) -> str:
+    """Folder name of one encoder's demo features: sha256 of its identity as plain sorted JSON, 16 hex digits
+    (not the feature cache's `data.features.identity_hash`, which serialises compactly: folders written so
+    far keep their names)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class DemoFeatureCache:
     """Per-demo tensors in one safetensors file per (identity, demo file); see the module docstring."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
     def path(self, level: str, identity: dict, demo_sha: str) -> Path:
-        return self.root / level / identity_hash(identity)[:16] / f"{demo_sha[:16]}.safetensors"
+        return self.root / level / demo_cache_key(identity) / f"{demo_sha[:16]}.safetensors"
 
     def load(self, level: str, identity: dict, demo_sha: str) -> dict[str, torch.Tensor]:
         from safetensors import safe_open
@@ -176,7 +184,7 @@ class DemoSet:
 
 
 def encode_demos(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite,
-                 cache: FeatureCache) -> dict[str, torch.Tensor]:
+                 cache: DemoFeatureCache) -> dict[str, torch.Tensor]:
     """Per-step embeddings of every used demo, through both cache levels (frames only if needed)."""
     ident = encoder.identity()
     have = cache.load("embed", ident, src.sha256)
@@ -192,7 +200,7 @@ def encode_demos(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite,
                                 desc=f"embeddings {src.path.stem}")
 
 
-def load_demo_set(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite, cache: FeatureCache) -> DemoSet:
+def load_demo_set(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite, cache: DemoFeatureCache) -> DemoSet:
     emb = encode_demos(encoder, src, suite, cache)
     embs, props, acts, eps = [], [], [], []
     for i, key in enumerate(src.keys):

@@ -23,7 +23,6 @@ Kinds (a row of the benchmark each):
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -205,10 +204,6 @@ def checkpoint_digest(folder: str) -> str:
     return h.hexdigest()
 
 
-def identity_hash(identity: dict) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
 # --- rows and loaders ------------------------------------------------------------------------------
 @dataclass
 class RowSpec:
@@ -217,14 +212,27 @@ class RowSpec:
     name: str
     kind: Literal["roboact", "backbone", "clip", "r3m", "mpi"]
     path: str | None = None          # checkpoint folder (roboact), weights folder/file (clip, r3m, mpi)
+    # One checkpoint per pretraining seed (`--model NAME=D0,D1,...`): policy seed i uses seed_paths[i].
+    seed_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self.seed_paths = tuple(self.seed_paths)
+        if self.seed_paths and self.kind != "roboact":
+            raise PolicyError(f"row {self.name!r}: only RoboAct-CLIP rows take one checkpoint per seed")
+        if self.seed_paths and not self.path:
+            self.path = self.seed_paths[0]
         if not isinstance(self.name, str) or not self.name.strip():
             raise PolicyError(f"row name must be a non-empty string, got {self.name!r}")
         if self.kind not in KINDS:
             raise PolicyError(f"row {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "roboact" and not self.path:
             raise PolicyError(f"row {self.name!r}: a RoboAct-CLIP row needs a checkpoint folder")
+
+    def for_seed(self, seed: int) -> "RowSpec":
+        """The row as policy seed `seed` sees it: its own pretraining seed's checkpoint when it has several."""
+        if not self.seed_paths:
+            return self
+        return RowSpec(self.name, self.kind, self.seed_paths[seed])
 
     @property
     def slug(self) -> str:
@@ -278,35 +286,30 @@ def load_frozen_backbone(settings: EncoderSettings):
 
 
 def check_checkpoint(path: str, settings: EncoderSettings):
-    """The checkpoint's config, or a PolicyError when it is unreadable or made with another backbone."""
-    from roboact.models.encoder import CheckpointError, load_config
+    """(checkpoint folder, its config) for a folder or run folder (roboact.models.checkpoints), or a
+    PolicyError when it is missing, unreadable or made with another backbone than the benchmark's (--backbone,
+    --backbone-path: every row shares one frozen backbone)."""
+    from roboact.models.checkpoints import CheckpointError, check_backbone, resolve_checkpoint
+    from roboact.models.encoder import load_config
 
-    if not Path(path, "config.json").is_file():
-        raise PolicyError(f"{path}: not a RoboAct-CLIP checkpoint folder (no config.json); "
-                          "pass the `final` folder that `roboact train` writes")
     try:
-        cfg = load_config(path)
+        folder = resolve_checkpoint(path)
+        cfg = load_config(folder)
+        check_backbone(cfg, settings.backbone, settings.backbone_path, where=f"{path}: checkpoint")
     except CheckpointError as e:
         raise PolicyError(str(e)) from None
-    if cfg.backbone != settings.backbone:
-        raise PolicyError(f"{path}: checkpoint was trained on backbone {cfg.backbone!r}, but the benchmark runs "
-                          f"with {settings.backbone!r} (--backbone); every row shares one frozen backbone")
-    if settings.backbone_path and cfg.backbone_path and \
-            Path(cfg.backbone_path).resolve() != Path(settings.backbone_path).resolve():
-        raise PolicyError(f"{path}: checkpoint was trained on {cfg.backbone} weights at {cfg.backbone_path!r}, "
-                          f"the benchmark uses {settings.backbone_path!r} (--backbone-path)")
-    return cfg
+    return folder, cfg
 
 
 def load_roboact(spec: RowSpec, settings: EncoderSettings) -> RoboActObsEncoder:
-    from roboact.models.encoder import CheckpointError, load
+    from roboact.models.encoder import CheckpointError, RoboActEncoder
 
-    check_checkpoint(spec.path, settings)
+    folder, _ = check_checkpoint(spec.path, settings)
     try:
-        enc = load(spec.path, device=settings.device, backbone=load_frozen_backbone(settings))
+        enc = RoboActEncoder.from_pretrained(folder, backbone=load_frozen_backbone(settings), device=settings.device)
     except CheckpointError as e:
         raise PolicyError(str(e)) from None
-    return RoboActObsEncoder(enc, spec.path, spec.name, settings.output, settings.window, settings.stride)
+    return RoboActObsEncoder(enc, str(folder), spec.name, settings.output, settings.window, settings.stride)
 
 
 def load_clip(path: str | None, device: str = "cpu", runtime: str = "default") -> FrameObsEncoder:

@@ -53,15 +53,11 @@ class RunnerConfig:
 
 
 def make_env(suite: str, task: str, image_size: int, max_steps: int):
-    """The suite's env with the policy camera only (SimError naming the task if it fails to start)."""
-    bench = get_bench_suite(suite)
-    if suite == "metaworld":
-        from roboact.sim.metaworld import MetaWorldEnv
+    """The suite's env (roboact.sim.suites, the one env factory) with the policy camera only (SimError naming
+    the task if it fails to start)."""
+    from roboact.sim.suites import get_suite
 
-        return MetaWorldEnv(task, cameras=(bench.camera,), image_size=image_size, max_steps=max_steps)
-    from roboact.sim.libero import make_env as make_libero
-
-    return make_libero(task, cameras=(bench.camera,), image_size=image_size, max_steps=max_steps)
+    return get_suite(suite).make_env(task, image_size, (get_bench_suite(suite).camera,), max_steps)
 
 
 class PolicyAgent:

@@ -58,28 +58,30 @@ class BenchSuite:
             raise PolicyError(f"unknown {self.name} task {task!r}: {e}") from None
 
 
-PAPER_TASKS = ("open the middle drawer", "push the plate to the front of the stove",
-               "put the cream cheese in the bowl", "turn on the stove")
+# The paper's Table II columns (its Tasks 1-4): what each suite's four tasks stand for. The LIBERO-Goal task
+# objects themselves live in roboact.sim.libero.PAPER_LIBERO_TASKS.
+PAPER_TASK_LABELS = ("open the middle drawer", "push the plate to the front of the stove",
+                     "put the cream cheese in the bowl", "turn on the stove")
 
-SUITES: dict[str, BenchSuite] = {
+BENCH_SUITES: dict[str, BenchSuite] = {
     "libero_goal": BenchSuite(
         name="libero_goal",
         tasks=("open_the_middle_drawer_of_the_cabinet", "push_the_plate_to_the_front_of_the_stove",
                "put_the_cream_cheese_in_the_bowl", "turn_on_the_stove"),
         smoke_task="turn_on_the_stove", smoke_max_steps=130,
         camera="agentview", image_key="agentview_rgb", proprio_keys=("joint_states", "gripper_states"),
-        proprio_dim=9, action_dim=7, max_init_states=50, analogue_of=PAPER_TASKS),
+        proprio_dim=9, action_dim=7, max_init_states=50, analogue_of=PAPER_TASK_LABELS),
     "metaworld": BenchSuite(
         name="metaworld",
         # analogues of the paper's four: open a drawer, slide a plate, pick and place an object, turn a knob
         tasks=("drawer-open-v3", "plate-slide-v3", "pick-place-v3", "dial-turn-v3"),
         smoke_task="plate-slide-v3", smoke_max_steps=80,
         camera="corner", image_key="corner_rgb", proprio_keys=("ee_pos", "gripper_states"),
-        proprio_dim=4, action_dim=4, max_init_states=None, eval_seed_base=100_000, analogue_of=PAPER_TASKS),
+        proprio_dim=4, action_dim=4, max_init_states=None, eval_seed_base=100_000, analogue_of=PAPER_TASK_LABELS),
 }
 
 
 def get_bench_suite(name: str) -> BenchSuite:
-    if name not in SUITES:
-        raise PolicyError(f"unknown policy benchmark suite {name!r}; known: {', '.join(SUITES)}")
-    return SUITES[name]
+    if name not in BENCH_SUITES:
+        raise PolicyError(f"unknown policy benchmark suite {name!r}; known: {', '.join(BENCH_SUITES)}")
+    return BENCH_SUITES[name]

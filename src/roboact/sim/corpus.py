@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from roboact.data.manifest import ClipRecord, write_manifest
-from roboact.data.splits import (SplitError, assign_episode_splits, check_compositional,
-                                 check_no_episode_leakage, choose_heldout_pairs, compositional_split,
-                                 split_counts)
+from roboact.data.manifest import ClipRecord
+from roboact.data.manifest_ops import write_split_manifests
+from roboact.sim.suites import cached_env, close_envs
 from roboact.utils.config import check
 from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
@@ -165,18 +164,10 @@ def _with_previous_cameras(job: EpisodeJob) -> EpisodeJob:
 
 # --- one episode (runs in a worker) -------------------------------------------------------------------
 
-_ENV_CACHE: dict = {}
-
-
 def _env_for(job: EpisodeJob):
-    """Reuse the worker's env across consecutive episodes of the same task (env + renderer take ~0.2 s)."""
-    from roboact.sim.metaworld import MetaWorldEnv
-
-    key = (job.task, job.cameras, job.image_size, job.max_steps + job.frames_after_success)
-    if key not in _ENV_CACHE:
-        close_envs()
-        _ENV_CACHE[key] = MetaWorldEnv(job.task, job.cameras, job.image_size, max_steps=key[-1])
-    return _ENV_CACHE[key]
+    """The worker's env for this job's task and settings (reused across its consecutive episodes)."""
+    return cached_env("metaworld", job.task, job.image_size, tuple(job.cameras),
+                      max_steps=job.max_steps + job.frames_after_success)
 
 
 def rollout(job: EpisodeJob) -> dict:
@@ -297,13 +288,6 @@ def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]
     return results
 
 
-def close_envs() -> None:
-    """Free this process's cached env (its GL context would otherwise be torn down noisily at exit)."""
-    for env in _ENV_CACHE.values():
-        env.close()
-    _ENV_CACHE.clear()
-
-
 def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
     """One manifest row per requested camera of a successful episode."""
     from roboact.sim.metaworld import instruction_for, label_for
@@ -329,45 +313,6 @@ def _appearance_extra(look: dict, camera: str) -> dict:
     return out
 
 
-def write_manifests(cfg, rows: list[ClipRecord], split_units: list[str] | None = None) -> dict:
-    """manifest.jsonl (split by episode) and manifest_compositional.jsonl (held-out pairs as test).
-
-    `cfg` needs out_dir, val_fraction, test_fraction, heldout_pairs and seed (CorpusConfig, MergeConfig).
-    `split_units[i]`, when given, replaces row i's episode as the unit a split keeps together (merge: the
-    episode path relative to its own corpus, and one unit per demo of a multi-demo LIBERO file); the rows
-    are written with their own `episode`.
-    """
-    out = Path(cfg.out_dir)
-    originals = rows
-    if split_units is not None:
-        rows = [dataclasses.replace(r, episode=u) for r, u in zip(rows, split_units, strict=True)]
-
-    def written(split_rows: list[ClipRecord]) -> list[ClipRecord]:
-        if split_units is None:
-            return split_rows
-        return [dataclasses.replace(o, split=r.split) for o, r in zip(originals, split_rows, strict=True)]
-
-    rows = assign_episode_splits(rows, cfg.val_fraction, cfg.test_fraction)
-    check_no_episode_leakage(rows)
-    write_manifest(out / "manifest.jsonl", written(rows))
-    (out / "manifest_compositional.jsonl").unlink(missing_ok=True)  # never leave one from an older run
-    info: dict = {"manifest": "manifest.jsonl", "splits": split_counts(rows), "heldout_pairs": []}
-    if cfg.heldout_pairs == 0 or not rows:
-        return info
-    try:
-        held = choose_heldout_pairs(rows, cfg.heldout_pairs, seed=cfg.seed)
-    except SplitError as e:
-        log.warning("no compositional manifest: %s", e)
-        info["compositional_error"] = str(e)
-        return info
-    comp = compositional_split(rows, held, cfg.val_fraction)
-    check_compositional(comp, held)
-    write_manifest(out / "manifest_compositional.jsonl", written(comp))
-    info.update(manifest_compositional="manifest_compositional.jsonl", heldout_pairs=[list(p) for p in held],
-                compositional_splits=split_counts(comp))
-    return info
-
-
 def build_corpus(cfg: CorpusConfig) -> dict:
     """Simulate every missing episode, then rebuild the manifests from all finished ones. Returns the summary."""
     t0 = time.perf_counter()
@@ -382,7 +327,8 @@ def build_corpus(cfg: CorpusConfig) -> dict:
     metas = {(j.task, j.index): read_meta(j) for j in jobs}
     rows = [row for j in jobs if (m := metas[(j.task, j.index)]) and m["status"] == "success"
             for row in clip_rows(j, m)]
-    split_info = write_manifests(cfg, rows)
+    split_info = write_split_manifests(cfg.out_dir, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs,
+                                       cfg.seed)
     summary = _summary(cfg, jobs, metas, errors, len(results), split_info, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)
     return summary

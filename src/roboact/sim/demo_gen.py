@@ -19,13 +19,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from roboact.sim.base import SimError
 from roboact.sim.demos import DemoError, DemoFile, Episode, merge_demos, write_demos
-from roboact.sim.suites import SUITES, Suite, get_suite
+from roboact.sim.suites import SIM_SUITES, Suite, cached_env, close_envs, get_suite
 from roboact.utils.config import check
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class DemosConfig:
     video: bool = True
 
     def __post_init__(self) -> None:
-        check(self.suite in SUITES, "suite", f"must be one of {', '.join(SUITES)}, got {self.suite!r}")
+        check(self.suite in SIM_SUITES, "suite", f"must be one of {', '.join(SIM_SUITES)}, got {self.suite!r}")
         check(self.num_demos >= 1, "num_demos", f"must be >= 1, got {self.num_demos}")
         check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
         check(16 <= self.image_size <= 1024, "image_size", f"must be in [16, 1024], got {self.image_size}")
@@ -76,24 +75,6 @@ class Job:
 
 
 # ---------------------------------------------------------------- worker side
-_ENVS: dict[tuple, Any] = {}
-
-
-def cached_env(suite: str, task: str, image_size: int, cameras: tuple[str, ...]):
-    """One env per (task, settings) per process; creation costs seconds, reuse costs nothing."""
-    key = (suite, task, image_size, tuple(cameras))
-    if key not in _ENVS:
-        close_envs()
-        _ENVS[key] = get_suite(suite).make_env(task, image_size, tuple(cameras))
-    return _ENVS[key]
-
-
-def close_envs() -> None:
-    for env in _ENVS.values():
-        env.close()
-    _ENVS.clear()
-
-
 def record_episode(env, expert, suite: Suite, seed: int,
                    post_success_steps: int) -> tuple[Episode | None, list, str]:
     """Run the expert once; returns (episode or None, video frames, reason when it failed)."""

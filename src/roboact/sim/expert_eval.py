@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from roboact.sim.demo_gen import Runner, cached_env, close_envs
+from roboact.sim.demo_gen import Runner
+from roboact.sim.suites import cached_env, close_envs
 from roboact.sim.suites import get_suite
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json, atomic_write_text

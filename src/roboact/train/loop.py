@@ -22,7 +22,7 @@ from roboact.models.config import FACTORS, RoboActConfig
 from roboact.models.roboact_clip import RoboActCLIP
 from roboact.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from roboact.train.config import TrainConfig
-from roboact.train.data import ClipSet, TextTable, Vocab, build_clipset, load_rows, reversal_map
+from roboact.data.clipset import ClipSet, TextTable, Vocab, build_clipset, load_rows, reversal_map
 from roboact.utils.config import from_dict
 from roboact.utils.io import atomic_write_json
 

@@ -7,7 +7,7 @@ import pytest
 
 from roboact.data.curate.annotate_llm import LLMAnnotator, LLMAuthError, LLMConfig
 from roboact.data.curate.annotation import Action, Annotation, AnnotationFailure, judge
-from roboact.data.curate.llm_cache import CacheError, LLMCache
+from roboact.data.curate.llm_cache import LLMCacheError, LLMCache
 from roboact.utils.config import ConfigError
 from tests.data.curate.fake_llm import FakeChatServer, answer
 
@@ -136,5 +136,5 @@ def test_bad_config_and_corrupt_cache_give_clear_errors(tmp_path):
         LLMConfig(concurrency=0)
     bad = tmp_path / "cache.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(CacheError, match="cache.sqlite: not a usable SQLite cache"):
+    with pytest.raises(LLMCacheError, match="cache.sqlite: not a usable SQLite cache"):
         LLMCache(bad)

@@ -19,7 +19,7 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS answers (
     content TEXT NOT NULL, parsed TEXT NOT NULL, created REAL NOT NULL)"""
 
 
-class CacheError(RuntimeError):
+class LLMCacheError(RuntimeError):
     """The cache file exists but is not a usable SQLite database; names the file."""
 
 
@@ -48,7 +48,7 @@ class LLMCache:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = open_sqlite(self.path, _SCHEMA, CacheError)
+        self._conn = open_sqlite(self.path, _SCHEMA, LLMCacheError)
 
     def get(self, key: str) -> str | None:
         """The stored raw answer for `key`, or None."""

@@ -67,7 +67,7 @@ def _check_files(manifest: Path, r: ClipRecord) -> None:
 
 def merge_manifests(cfg: MergeConfig) -> dict:
     """Write `out_dir`/manifest.jsonl (+ manifest_compositional.jsonl, merge_summary.json); returns the summary."""
-    from roboact.sim.corpus import write_manifests
+    from roboact.data.manifest_ops import write_split_manifests
 
     out = Path(cfg.out_dir)
     sources = [manifest_file(m) for m in cfg.manifests]
@@ -95,7 +95,8 @@ def merge_manifests(cfg: MergeConfig) -> dict:
                            "sources": sorted({r.source for r in src_rows}),
                            "embodiments": sorted({r.embodiment for r in src_rows})})
     out.mkdir(parents=True, exist_ok=True)
-    info = write_manifests(cfg, rows, split_units=units)
+    info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs, cfg.seed,
+                                 split_units=units)
     summary = {"clips": len(rows), "inputs": per_source,
                "embodiments": dict(sorted(Counter(r.embodiment for r in rows).items())), **info,
                "config": asdict(cfg)}

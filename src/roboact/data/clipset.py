@@ -1,4 +1,4 @@
-"""What training and evaluation read: cached frame features, class labels and caption text features.
+"""The clip set training and evaluation both read: cached frame features, class labels and caption text features.
 
 Everything here is computed once per run and kept in memory (a 16-task Meta-World corpus is tens of MB of
 float16 features). The frozen text tower runs once per distinct caption; eq. 18's recombined captions for
