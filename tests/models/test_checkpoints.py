@@ -22,8 +22,9 @@ def test_folder_run_folder_and_model_store(tmp_path, monkeypatch):
     assert resolve_checkpoint(direct) == direct
     assert resolve_checkpoint(run) == final                      # a training run folder: its final/
     assert resolve_checkpoint("recommended") == stored           # a name in the model store
-    assert find_checkpoint(tmp_path / "nope") == (None, f"{tmp_path / 'nope'} does not exist (nor "
-                                                         f"{tmp_path / 'home' / 'models' / str(tmp_path / 'nope')})")
+    assert find_checkpoint(tmp_path / "nope") == (None, f"{tmp_path / 'nope'} does not exist")
+    monkeypatch.chdir(tmp_path)
+    assert find_checkpoint("nope") == (None, f"nope does not exist (nor {tmp_path / 'home' / 'models' / 'nope'})")
 
 
 def test_missing_and_unfinished_say_why(tmp_path):

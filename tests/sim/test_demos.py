@@ -163,7 +163,10 @@ class FakeSuite(LiberoGoalSuite):
 
 @pytest.fixture
 def fake_suite(monkeypatch):
+    from roboact.sim import suites
+
     monkeypatch.setattr(demo_gen, "get_suite", lambda name: FakeSuite())
+    monkeypatch.setattr(suites, "get_suite", lambda name: FakeSuite())     # the env cache builds envs there
 
 
 def test_generator_keeps_successes_only_and_resumes(tmp_path, fake_suite):

@@ -24,7 +24,7 @@ def model_store() -> Path:
 def candidates(path_or_name: str | os.PathLike) -> list[Path]:
     """Where a name may point, in the order tried: the folder, its `final/`, the same in the model store."""
     p = Path(path_or_name)
-    places = [p, model_store() / str(path_or_name)]
+    places = [p] + ([] if p.is_absolute() else [model_store() / str(path_or_name)])
     return [c for base in places for c in (base, base / "final")]
 
 

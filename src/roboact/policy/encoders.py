@@ -289,11 +289,14 @@ def check_checkpoint(path: str, settings: EncoderSettings):
     """(checkpoint folder, its config) for a folder or run folder (roboact.models.checkpoints), or a
     PolicyError when it is missing, unreadable or made with another backbone than the benchmark's (--backbone,
     --backbone-path: every row shares one frozen backbone)."""
-    from roboact.models.checkpoints import CheckpointError, check_backbone, resolve_checkpoint
+    from roboact.models.checkpoints import CheckpointError, check_backbone, find_checkpoint
     from roboact.models.encoder import load_config
 
     try:
-        folder = resolve_checkpoint(path)
+        folder, why = find_checkpoint(path)
+        if folder is None:
+            raise CheckpointError(f"{path}: not a RoboAct-CLIP checkpoint folder ({why}); pass the folder "
+                                  "`roboact train` writes (or its run folder, whose final/ is used)")
         cfg = load_config(folder)
         check_backbone(cfg, settings.backbone, settings.backbone_path, where=f"{path}: checkpoint")
     except CheckpointError as e:

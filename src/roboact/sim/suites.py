@@ -54,7 +54,8 @@ def cached_env(suite: str, task: str, image_size: int, cameras: tuple[str, ...],
     key = (suite, task, image_size, tuple(cameras), max_steps)
     if key not in _ENVS:
         close_envs()
-        _ENVS[key] = get_suite(suite).make_env(task, image_size, tuple(cameras), max_steps)
+        cap = () if max_steps is None else (max_steps,)          # None: the env's own default cap
+        _ENVS[key] = get_suite(suite).make_env(task, image_size, tuple(cameras), *cap)
     return _ENVS[key]
 
 
