@@ -53,7 +53,9 @@ def test_rerun_reuses_every_stage(demo, monkeypatch):
 
 
 def test_bad_settings_name_the_field():
-    with pytest.raises(Exception, match="episodes_per_task"):
+    from roboact.utils.config import ConfigError
+
+    with pytest.raises(ConfigError, match="episodes_per_task"):
         DemoConfig(episodes_per_task=1)
-    with pytest.raises(Exception, match="variants"):
+    with pytest.raises(ConfigError, match="variants"):
         DemoConfig(variants=["full", "nope"])

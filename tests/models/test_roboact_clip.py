@@ -162,3 +162,35 @@ def test_meanpool_baseline_is_order_blind_and_needs_no_disentanglement():
     assert set(out.losses) == {"clip", "total"}
     with pytest.raises(ConfigError, match="fusion"):
         small_config(fusion="meanpool")
+
+
+def test_total_loss_is_eq24_of_its_parts_with_the_configured_lambdas():
+    """Distinct lambdas, so swapping any two (eq. 20's or eq. 24's) changes the total."""
+    lam = dict(lambda_ortho=1.7, lambda_recomb=0.45, lambda_disent=0.3, lambda_aux=2.2)
+    model = RoboActCLIP(small_config(**lam))
+    frames, text, labels = make_batch(16, 8, model.cfg)
+    model.update_banks(model(frames, text, labels), labels, step=0)
+    trip = model.sample_triplets(8)
+    out = model(frames, text, labels, recomb=(trip, torch.randn(len(trip), model.cfg.text_dim)))
+    ls = {k: v.item() for k, v in out.losses.items()}
+    assert all(abs(ls[k]) > 1e-3 for k in ("clip", "sim", "l2", "recomb", "aux")), ls   # every part counts
+    disent = lam["lambda_ortho"] * (ls["sim"] + ls["l2"]) + lam["lambda_recomb"] * ls["recomb"]     # eq. 20
+    assert ls["disent"] == pytest.approx(disent, rel=1e-5)
+    total = ls["clip"] + lam["lambda_disent"] * disent + lam["lambda_aux"] * ls["aux"]          # eq. 24
+    assert ls["total"] == pytest.approx(total, rel=1e-5)
+    assert out.loss.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_temporal_transformer_reads_frame_differences_not_frames(cfg):
+    """Eq. 4: two clips whose frames differ by one constant vector have the same differences, so the same
+    temporal token; a transformer fed raw frames would tell them apart (checked on the same weights)."""
+    from roboact.models.temporal import TemporalDiffTransformer
+
+    torch.manual_seed(0)
+    tdt = TemporalDiffTransformer(cfg).eval()
+    frames, _, _ = make_batch(3, 8, cfg)
+    shifted = frames + 5.0 * torch.randn(3, 1, cfg.image_dim)                 # (B, n, d): same increments
+    with torch.no_grad():
+        assert torch.allclose(tdt(frames), tdt(shifted), atol=1e-5)
+        assert not torch.allclose(tdt.inp(frames[:, 1:]), tdt.inp(shifted[:, 1:]), atol=1e-3)  # raw frames differ
+        assert not torch.allclose(tdt(frames), tdt(frames.flip(1)), atol=1e-3)  # and order still matters

@@ -48,5 +48,7 @@ def test_lockstep_rollouts_equal_one_env_rollouts(tiny_checkpoints, tiny_clip_ba
 
 
 def test_parallel_is_validated():
-    with pytest.raises(Exception, match="parallel"):
+    from roboact.utils.config import ConfigError
+
+    with pytest.raises(ConfigError, match="parallel"):
         RunnerConfig("metaworld", "plate-slide-v3", parallel=0)

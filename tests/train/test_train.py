@@ -52,8 +52,18 @@ def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path, rever
     part = train(cfg_b, stop_after=6)
     assert part.steps == 6 and not Path(part.final).exists()
     assert latest_checkpoint(tmp_path / "b").name == "step_00000006"
-    resumed = train(cfg_b, resume=True)
+    from roboact.train.loop import Trainer
+
+    ran, real_step = [], Trainer.step
+
+    def counting(self):
+        ran.append(self.step_num)
+        return real_step(self)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Trainer, "step", counting)
+        resumed = train(cfg_b, resume=True)
     assert resumed.steps == 12
+    assert len(ran) == 6 and ran[0] == 6      # resuming runs steps 6..11 only: restarting would run all 12
     a = load_file(str(Path(straight.final) / "model.safetensors"))
     b = load_file(str(Path(resumed.final) / "model.safetensors"))
     assert a.keys() == b.keys()
@@ -106,7 +116,9 @@ def test_wrong_backbone_cache_is_refused(feature_corpus, tiny_clip_backbone, tmp
     manifest, cache = feature_corpus
     cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "w", **{"data.backbone": "lite0-minilm",
                                                                           "data.backbone_path": None})
-    with pytest.raises(Exception, match="lite0-minilm"):
+    from roboact.data.features import CacheError
+
+    with pytest.raises(CacheError, match="lite0-minilm"):
         train(cfg)
 
 
