@@ -1,0 +1,53 @@
+"""Tables II/III from hand-made cells whose means and intervals are known: success is in percent, a task's
+row is the mean over seeds, and "overall" averages the tasks within each seed before the interval."""
+import math
+
+import pytest
+
+from roboact.policy.report import RowReport, build_report, table_markdown
+
+T975_2 = 4.302652729911275          # Student-t 97.5% quantile, 2 degrees of freedom (3 seeds)
+
+
+def cell(final, best):
+    return {"final": final, "best": best, "best_step": 10}
+
+
+def report():
+    finals = {"a": [0.5, 0.6, 0.7], "b": [0.1, 0.2, 0.3]}
+    bests = {"a": [0.9, 0.9, 0.9], "b": [0.2, 0.4, 0.3]}
+    row = RowReport("enc", "roboact", "RoboAct-CLIP", "ok", {"text": "x", "eval_tasks_seen": []},
+                    {t: {s: cell(finals[t][s], bests[t][s]) for s in range(3)} for t in finals})
+    off = RowReport("R3M", "r3m", "baseline", "not run: no weights", {"text": "-", "eval_tasks_seen": []})
+    expert = {t: {"success_rate": 1.0, "successes": 3, "episodes": 3} for t in ("a", "b")}
+    return build_report({"suite": "metaworld", "mode": "full"}, ["a", "b"], expert, [row, off])
+
+
+def test_task_rows_are_percent_means_over_seeds_with_t_intervals():
+    r = report()["rows"][0]
+    a = r["tasks"]["a"]["final"]
+    assert a["mean"] == pytest.approx(60.0) and a["n"] == 3
+    assert a["half_width"] == pytest.approx(T975_2 * 10.0 / math.sqrt(3), rel=1e-4)   # std of 50, 60, 70: 10
+    assert (a["low"], a["high"]) == pytest.approx((60.0 - a["half_width"], 60.0 + a["half_width"]))
+    assert r["tasks"]["b"]["final"]["mean"] == pytest.approx(20.0)
+    assert r["tasks"]["a"]["best"]["mean"] == pytest.approx(90.0) and r["tasks"]["a"]["best"]["half_width"] == 0
+    assert r["tasks"]["a"]["per_seed"]["2"] == {"best": 0.9, "final": 0.7, "best_step": 10}
+
+
+def test_overall_averages_tasks_within_each_seed_then_over_seeds():
+    r = report()["rows"][0]
+    final = r["overall"]["final"]                      # per seed: (50+10)/2, (60+20)/2, (70+30)/2 = 30, 40, 50
+    assert final["mean"] == pytest.approx(40.0)
+    assert final["half_width"] == pytest.approx(T975_2 * 10.0 / math.sqrt(3), rel=1e-4)
+    best = r["overall"]["best"]                        # per seed: 55, 65, 60
+    assert best["mean"] == pytest.approx(60.0)
+    assert best["half_width"] == pytest.approx(T975_2 * 5.0 / math.sqrt(3), rel=1e-4)
+
+
+def test_rows_that_did_not_run_are_listed_never_as_zero():
+    rep = report()
+    off = rep["rows"][1]
+    assert off["status"].startswith("not run") and "overall" not in off and "tasks" not in off
+    md = table_markdown(rep, "II", "final")
+    assert "| R3M | - | - | not run: no weights |" in md
+    assert "40.0" in md and "60.0" in md
