@@ -88,3 +88,20 @@ def test_status_lists_both_backbones():
     names = {b["name"]: b for b in backbone_status()}
     assert set(names) == {"lite0-minilm", "hf-clip"}
     assert names["lite0-minilm"]["weights_present"] is True
+
+
+def test_hf_clip_preprocessing_uses_clip_statistics_and_a_centre_crop(tiny_clip_dir):
+    """The reference test above feeds our own preprocessing to transformers; check that preprocessing
+    itself: OpenAI CLIP's mean/std, short side to the model's size, centre crop."""
+    bb = load_backbone("hf-clip", path=str(tiny_clip_dir), cache=False)
+    s = bb.image_size
+    grey = torch.full((1, 40, 56, 3), 200, dtype=torch.uint8)
+    got = bb.preprocess(grey)
+    assert got.shape == (1, 3, s, s)
+    clip_mean, clip_std = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+    for c in range(3):
+        assert torch.allclose(got[0, c], torch.full((s, s), (200 / 255 - clip_mean[c]) / clip_std[c]), atol=1e-5)
+    cols = torch.arange(s + 10).to(torch.uint8)                              # wider than tall by 10 columns
+    ramp = cols.view(1, 1, -1, 1).expand(1, s, s + 10, 3).contiguous()
+    out = bb.preprocess(ramp)[0, 0] * clip_std[0] + clip_mean[0]
+    assert torch.allclose(out[0], cols[5:5 + s].float() / 255, atol=1e-5)   # 5 columns cut on each side

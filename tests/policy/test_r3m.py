@@ -46,3 +46,20 @@ def test_bad_r3m_files_are_clear_errors(tmp_path):
     torch.save({"r3m": {"module.lang_enc.w": torch.zeros(1)}}, tmp_path / "model.pt")
     with pytest.raises(R3MError, match="no 'convnet"):
         load_r3m(tmp_path)
+
+
+def test_r3m_preprocessing_is_imagenet_normalised_resize_256_centre_crop_224(tmp_path):
+    """Shapes alone would pass a wrong mean/std or an off-centre crop: check values on constructed frames."""
+    (tmp_path / "r").mkdir()
+    fake_r3m_checkpoint(tmp_path / "r" / "model.pt")
+    enc = load_r3m(tmp_path / "r")
+    grey = torch.full((1, 64, 64, 3), 128, dtype=torch.uint8)                 # constant: resizing keeps it
+    want = [(128 / 255 - m) / s for m, s in zip((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]
+    got = enc.preprocess(grey)
+    for c in range(3):
+        assert torch.allclose(got[0, c], torch.full((224, 224), want[c]), atol=1e-5)
+    cols = torch.arange(300).div(2, rounding_mode="floor").to(torch.uint8)  # column j holds j // 2
+    ramp = cols.view(1, 1, 300, 1).expand(1, 256, 300, 3).contiguous()       # short side already 256: no resize
+    out = enc.preprocess(ramp)[0, 0] * 0.229 + 0.485                         # back to [0, 1]
+    left = (300 - 224) // 2                                                  # 38: the centre crop's first column
+    assert torch.allclose(out[0], cols[left:left + 224].float() / 255, atol=1e-5)
