@@ -52,3 +52,45 @@ def test_parallel_is_validated():
 
     with pytest.raises(ConfigError, match="parallel"):
         RunnerConfig("metaworld", "plate-slide-v3", parallel=0)
+
+
+class ScriptedAgent:
+    """The scripted expert on the episodes in `wins`, a frozen arm elsewhere: known outcomes per episode.
+    Episodes are numbered in the order the runner starts them, so the count works for any wave size."""
+
+    def __init__(self, wins: set[int]):
+        from roboact.sim.suites import get_suite
+
+        self.wins, self.suite, self.started, self.live, self.experts = wins, get_suite("metaworld"), 0, [], {}
+
+    def reset_batch(self, envs) -> None:
+        self.live = list(range(self.started, self.started + len(envs)))
+        self.started += len(envs)
+        for ep, env in zip(self.live, envs):
+            self.experts[ep] = self.suite.make_expert("plate-slide-v3")
+            self.experts[ep].reset(env)
+
+    def act_batch(self, obs_list) -> np.ndarray:
+        return np.stack([np.asarray(self.experts[ep].act(o), dtype=np.float64) if ep in self.wins else np.zeros(4)
+                         for ep, o in zip(self.live, obs_list)])
+
+    def keep(self, rows: list[int]) -> None:
+        self.live = [self.live[r] for r in rows]
+
+
+def test_success_counting_with_mixed_outcomes_is_the_same_in_lockstep():
+    wins = {0, 2, 3}
+    out = {}
+    for parallel in (1, 3):                                       # one env; waves of 3 then 1
+        runner = EnvRunner(RunnerConfig("metaworld", "plate-slide-v3", episodes=4, max_steps=80, image_size=32,
+                                        parallel=parallel))
+        try:
+            out[parallel] = runner.run(ScriptedAgent(wins))
+        finally:
+            runner.close()
+    for res in out.values():
+        assert [e["success"] for e in res["per_episode"]] == [True, False, True, True]
+        assert res["successes"] == 3 and res["success_rate"] == 0.75
+        assert res["per_episode"][1]["steps"] == 80                # the frozen arm ran into the cap
+        assert all(e["steps"] < 80 for i, e in enumerate(res["per_episode"]) if i in wins)
+    assert [e["steps"] for e in out[1]["per_episode"]] == [e["steps"] for e in out[3]["per_episode"]]
