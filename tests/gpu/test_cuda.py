@@ -135,10 +135,12 @@ def test_training_on_cuda_uses_bf16_autocast_learns_and_exports(feature_corpus, 
     assert torch.isfinite(enc.encode_video(torch.randn(2, 8, tiny_clip_backbone.image_dim))["fused"]).all()
 
 
-@pytest.mark.parametrize("amp,tol", [(False, 1e-5), (True, 2e-2)])
+@pytest.mark.parametrize("amp,tol", [(False, 1e-5), (True, 1e-5)])
 def test_resume_on_cuda_matches_a_straight_run(feature_corpus, tiny_clip_backbone, tmp_path, amp, tol):
-    """Bit-exact on CPU (tests/train); on a GPU, kernels may reduce in another order, so within `tol`.
-    A lost optimizer or CUDA RNG state (dropout masks) would be off by far more."""
+    """Bit-exact on CPU (tests/train); on a GPU kernels could reduce in another order, so within `tol` —
+    measured 0.0 for both fp32 and bf16 on an H100 (docs/results/gpu/gpu_tests.log). The tolerance was 2e-2
+    for bf16, above the 6.4e-4 the weights move between the compared steps: it could not catch a lost
+    optimizer or CUDA RNG state."""
     manifest, cache = feature_corpus
     over = {"amp": amp, "data.reverse_prob": 0.5}
     straight = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "a", steps=12, **over))
