@@ -19,7 +19,8 @@ def test_window_indices_match_the_stream_padding():
 
 
 @pytest.mark.parametrize("variant,output,stride", [("full", "fused", 1), ("full", "action", 3),
-                                                   ("no_temporal", "fused", 1), ("no_disentangle", "object", 2)])
+                                                   ("no_temporal", "fused", 1), ("no_disentangle", "object", 2),
+                                                   ("full", "fused+frame", 2)])
 def test_offline_episode_embedding_equals_the_closed_loop_stream(tiny_checkpoints, settings, variant, output, stride):
     """What the policy is trained on (embed_episode over a demo) is what it sees at control time (step)."""
     settings.output, settings.stride = output, stride
@@ -99,3 +100,20 @@ def test_runtime_reaches_the_encoders_and_their_cell_keys(tiny_checkpoints, tiny
         assert torch.allclose(e.frame_features(frames), o.frame_features(frames), atol=1e-4)
     with pytest.raises(PolicyError, match="runtime: unknown runtime 'fastest'"):
         EncoderSettings(runtime="fastest")
+
+
+def test_fused_plus_frame_is_fused_beside_the_current_frame_feature(tiny_checkpoints, tiny_clip_backbone):
+    settings = EncoderSettings("hf-clip", tiny_clip_backbone.path, output="fused+frame", stride=2)
+    enc = build_encoder(RowSpec("x", "roboact", str(tiny_checkpoints["full"])), settings)
+    frames = np.random.default_rng(3).integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    feats = enc.frame_features(frames)                                       # (T, d)
+    emb = enc.embed_episode(feats)
+    d = tiny_clip_backbone.image_dim
+    assert enc.dim == enc.enc.cfg.fused_dim + d and emb.shape == (5, enc.dim)
+    assert torch.equal(emb[:, -d:], feats)                                   # the tail is frame t's own feature
+    fused = build_encoder(RowSpec("x", "roboact", str(tiny_checkpoints["full"])),
+                          EncoderSettings("hf-clip", tiny_clip_backbone.path, stride=2))
+    assert torch.allclose(emb[:, :-d], fused.embed_episode(feats), atol=1e-6)
+    assert enc.identity()["output"] == "fused+frame" and enc.identity() != fused.identity()
+    with pytest.raises(PolicyError, match="output must be one of .*fused\\+frame"):
+        EncoderSettings(output="tokens")

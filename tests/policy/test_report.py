@@ -51,3 +51,14 @@ def test_rows_that_did_not_run_are_listed_never_as_zero():
     md = table_markdown(rep, "II", "final")
     assert "| R3M | - | - | not run: no weights |" in md
     assert "40.0" in md and "60.0" in md
+
+
+def test_markdown_names_the_encoder_output_and_runtime():
+    from roboact.policy.report import to_markdown
+
+    rep = report()
+    rep.update(config={"rollouts": 20, "max_steps": 200, "num_demos": 50, "seeds": 3,
+                       "encoder": {"backbone": "lite0-minilm", "output": "fused+frame", "stride": 5}},
+               interval="95% Student-t interval over seeds", runtime="openvino")
+    md = to_markdown(rep, "II")
+    assert "feed the policy their `fused+frame` output (window stride 5); image-tower runtime `openvino`" in md

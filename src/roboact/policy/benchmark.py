@@ -416,7 +416,10 @@ def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: li
             if name == r.spec.name:
                 rep.cells.setdefault(t, {})[seed] = read_json(folder / "result.json")
         reports.append(rep)
+    from roboact.backbones.runtime import resolve_runtime
+
     meta = {"suite": cfg.suite, "mode": cfg.mode, "command": cfg.command, "config": asdict(cfg),
+            "runtime": resolve_runtime(cfg.encoder.runtime, cfg.encoder.device),
             "seconds": round(seconds, 1), "timing_ms_per_step": _timings(reports)}
     report = build_report(meta, tasks, expert, reports)
     atomic_write_json(out / "report.json", report)

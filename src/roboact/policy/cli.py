@@ -45,8 +45,9 @@ def _rows_and_encoders(p) -> None:
     p.add_argument("--no-backbone-row", action="store_true", help="leave out the frozen-backbone-alone row")
     p.add_argument("--backbone", default="lite0-minilm", help="frozen backbone shared by every row")
     p.add_argument("--backbone-path", default=None)
-    p.add_argument("--output", choices=("fused", "subject", "action", "object"), default="fused",
-                   help="which RoboAct-CLIP output the policy sees (default fused)")
+    p.add_argument("--output", choices=("fused", "subject", "action", "object", "fused+frame"), default="fused",
+                   help="which RoboAct-CLIP output the policy sees (default fused, the paper's; fused+frame: "
+                        "the fused embedding beside the current frame's backbone feature; labelled in the tables)")
     p.add_argument("--window", type=int, default=None, help="RoboAct stream window (default: checkpoint's n)")
     p.add_argument("--stride", type=int, default=1,
                    help="control steps between the RoboAct window's frames (default 1: the last n frames)")

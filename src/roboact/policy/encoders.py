@@ -32,7 +32,10 @@ import torch
 
 from roboact.policy.suites import PolicyError
 
-OUTPUTS = ("fused", "subject", "action", "object")
+# What the policy sees of a RoboAct checkpoint: the paper's fused embedding, one factor branch, or the fused
+# embedding next to the current frame's backbone feature ("fused+frame": the branches drop object position
+# that the raw frame feature keeps, docs/RESULTS.md's probes).
+OUTPUTS = ("fused", "subject", "action", "object", "fused+frame")
 KINDS = ("roboact", "backbone", "clip", "r3m", "mpi")
 
 
@@ -129,7 +132,8 @@ class RoboActObsEncoder(FrozenObsEncoder):
         self.streams = [encoder.stream(self.window) for _ in range(self.stride)]
         self._t = 0
         # fused: 3 * embed_dim for every variant (ablation 2's Fv has the text vector's width, by design)
-        self.dim = encoder.cfg.fused_dim if output == "fused" else encoder.cfg.embed_dim
+        self.dim = {"fused": encoder.cfg.fused_dim, "fused+frame": encoder.cfg.fused_dim + encoder.cfg.image_dim
+                    }.get(output, encoder.cfg.embed_dim)
 
     def frame_identity(self) -> dict:
         return frame_identity(self.enc.backbone)
@@ -147,7 +151,7 @@ class RoboActObsEncoder(FrozenObsEncoder):
         outs = []
         for i in range(0, len(idx), chunk):
             windows = features[idx[i:i + chunk]]                            # (B, n, d)
-            outs.append(self.enc.encode_video(windows)[self.output].float().cpu())
+            outs.append(self._select(self.enc.encode_video(windows), windows[:, -1]))
         return torch.cat(outs)                                               # (T, D)
 
     def reset(self) -> None:
@@ -158,7 +162,14 @@ class RoboActObsEncoder(FrozenObsEncoder):
     def step(self, frame: np.ndarray) -> torch.Tensor:
         stream = self.streams[self._t % self.stride]
         self._t += 1
-        return stream.step(_batch(frame))[self.output].float().cpu()        # (B, D); the policy runs on CPU
+        out = stream.step(_batch(frame))
+        return self._select(out, stream.window[:, -1])                        # (B, D); the policy runs on CPU
+
+    def _select(self, out: dict, current: torch.Tensor) -> torch.Tensor:
+        """The policy's input from the heads' outputs and the window's newest frame feature [B, d]."""
+        if self.output == "fused+frame":
+            return torch.cat([out["fused"], current], dim=-1).float().cpu()  # (B, fused_dim + d)
+        return out[self.output].float().cpu()
 
     def keep(self, rows: list[int]) -> None:
         for s in self.streams:

@@ -83,6 +83,11 @@ def to_markdown(report: dict, table: str) -> str:
              f"Success rate (%) over {cfg['rollouts']} rollouts per task and seed (fixed initial states, "
              f"episodes capped at {cfg['max_steps']} steps), behaviour cloning on {cfg['num_demos']} demos per "
              f"task, {cfg['seeds']} seed(s); mean ± half-width of the {report['interval']}.", ""]
+    enc = cfg.get("encoder") or {}
+    if enc:
+        lines += [f"Frozen encoders: backbone `{enc.get('backbone')}`; RoboAct-CLIP rows feed the policy their "
+                  f"`{enc.get('output', 'fused')}` output (window stride {enc.get('stride', 1)}); image-tower "
+                  f"runtime `{report.get('runtime', 'eager')}`.", ""]
     if report.get("command"):
         lines += ["Command:", "", f"    {report['command']}", ""]
     for metric, what in (("best", "best over training (R3M/MPI protocol)"), ("final", "final policy")):
