@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from roboact.utils.config import ConfigError, check, from_dict
+from roboact.utils.config import ConfigError, check, check_overrides, from_dict
 
 
 @dataclass
@@ -51,6 +51,11 @@ class OptimConfig:
         check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio", "must be in [0, 1]")
 
 
+# RoboActConfig fields `roboact train` fills in from the data and the backbone (train.loop.build_model_config).
+MODEL_FIELDS_FROM_DATA = frozenset({"backbone", "backbone_path", "image_dim", "text_dim", "n_frames", "subjects",
+                                    "actions", "objects"})
+
+
 @dataclass
 class TrainConfig:
     out: str = "runs/roboact"
@@ -72,6 +77,9 @@ class TrainConfig:
         check(self.eval_every >= 0, "eval_every", "must be >= 0")
         check(self.log_every >= 1, "log_every", "must be >= 1")
         check(bool(self.out), "out", "an output folder is required")
+        from roboact.models.config import RoboActConfig
+
+        self.model = check_overrides(RoboActConfig, self.model, "model", MODEL_FIELDS_FROM_DATA)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

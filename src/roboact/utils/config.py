@@ -89,6 +89,25 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+def check_overrides(cls: type, overrides: dict[str, Any], where: str, fixed: frozenset[str] = frozenset()) -> dict:
+    """Field-by-field check of a partial config for dataclass `cls` (names and types), for overrides that are
+    completed later (e.g. model fields whose widths come from the data): a typo fails at load, not after the
+    data and backbone are loaded. `fixed` fields are filled in by the program and may not be overridden."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: expected an object of {cls.__name__} fields, got {type(overrides).__name__}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for name, value in overrides.items():
+        if name not in fields:
+            raise ConfigError(f"{where}.{name}: unknown config field for {cls.__name__} "
+                              f"(known: {', '.join(sorted(fields - fixed))})")
+        if name in fixed:
+            raise ConfigError(f"{where}.{name}: set by the program from the data and backbone, not configurable")
+        out[name] = _coerce(hints[name], value, f"{where}.{name}")
+    return out
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
