@@ -97,9 +97,9 @@ def test_config_errors_name_the_field(feature_corpus, tiny_clip_backbone, tmp_pa
         make_cfg(manifest, cache, tiny_clip_backbone, tmp_path, **{"optim.lr": -1})
     with pytest.raises(ConfigError, match="optim.batchsize: unknown"):
         make_cfg(manifest, cache, tiny_clip_backbone, tmp_path, **{"optim.batchsize": 3})
-    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "m", **{"model.embed_dimm": 3})
-    with pytest.raises(ConfigError, match="model.embed_dimm"):
-        train(cfg)
+    with pytest.raises(ConfigError, match="model.embed_dimm: unknown"):  # at load, before any data or backbone
+        make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "m", **{"model.embed_dimm": 3})
+    assert not (tmp_path / "m").exists()
 
 
 def test_wrong_backbone_cache_is_refused(feature_corpus, tiny_clip_backbone, tmp_path):
