@@ -6,41 +6,45 @@ from roboact.eval.config import EVAL_SUITES
 
 
 def register(sub) -> None:
+    from roboact.utils.config import add_config_options
+
     p = sub.add_parser("eval", help="retrieval, zero-shot, compositional, disentanglement, time-reversal and "
                             "unseen-viewpoint metrics of checkpoints",
                        description="Evaluate one or more RoboAct-CLIP checkpoints on cached features of a split; "
                                    "one table row per --model (mean ± 95% t-interval when it names one "
                                    "checkpoint per seed), one table per suite. A missing checkpoint is "
-                                   "reported as 'not run'. "
+                                   "reported as 'not run'. The effective config is saved as OUT/eval_config.json. "
                                    "Metric definitions: docs/eval.md.")
-    p.add_argument("--manifest", required=True, help="clip manifest (JSONL)")
-    p.add_argument("--cache", required=True, help="feature-cache root (roboact extract --out)")
-    p.add_argument("--model", dest="models", action="append", default=[], metavar="NAME=DIR[,DIR...]",
-                   required=True,
+    add_config_options(p, "roboact.eval.config.EvalConfig")
+    # Flags default to None ("not given") so they override --config/--set only when given; the defaults
+    # named in the help are EvalConfig's.
+    p.add_argument("--manifest", help="clip manifest (JSONL); required (here or in the config)")
+    p.add_argument("--cache", help="feature-cache root (roboact extract --out); required")
+    p.add_argument("--model", dest="models", action="append", default=None, metavar="NAME=DIR[,DIR...]",
                    help="a table row: its name and checkpoint folder (a run folder works too: its final/ is used); "
                         "several comma-separated folders (one per training seed) make the row mean ± 95%% "
-                        "t-interval over seeds; repeat for several rows")
+                        "t-interval over seeds; repeat for several rows; at least one (here or in the config)")
     p.add_argument("--suites", help=f"comma-separated, from {','.join(EVAL_SUITES)} (default: every suite that "
                                     "applies to the data; naming one that cannot apply is an error)")
-    p.add_argument("--split", default="test", help="split that is scored (default: test)")
-    p.add_argument("--train-split", default="train", help="split the leakage probes train on and that defines "
-                                                           "seen pairs (default: train)")
-    p.add_argument("--out", required=True, help="report folder")
+    p.add_argument("--split", help="split that is scored (default: test)")
+    p.add_argument("--train-split", help="split the leakage probes train on and that defines "
+                                         "seen pairs (default: train)")
+    p.add_argument("--out", help="report folder; required")
     p.add_argument("--heldout-pair", dest="heldout_pairs", action="append", metavar="ACTION,OBJECT",
                    help="a pair never seen in training (repeatable); default: every pair of --split absent "
                         "from --train-split")
     p.add_argument("--backbone", help="frozen backbone name (default: the checkpoints')")
     p.add_argument("--backbone-path", help="weights folder for hf-clip (default: the checkpoints')")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--runtime", default=None, choices=RUNTIMES,
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--device", help="default cpu")
+    p.add_argument("--runtime", choices=RUNTIMES,
                    help="the image-tower runtime the cache must have been extracted with (default: whatever it "
                         "was; eval reads cached features and runs no image tower itself). " + RUNTIME_HELP)
     p.add_argument("--threads", type=int, help="CPU threads for torch and BLAS (default: unchanged)")
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--probe-max-train", type=int, default=20000, help="train clips encoded for the probes")
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--batch-size", type=int, help="default 512")
+    p.add_argument("--probe-max-train", type=int, help="train clips encoded for the probes (default 20000)")
+    p.add_argument("--no-plots", action="store_true", default=None)
+    p.add_argument("--no-progress", action="store_true", default=None)
     p.set_defaults(func=run)
 
 
@@ -69,18 +73,32 @@ def parse_pair(s: str) -> tuple[str, str]:
     return action.strip(), obj.strip()
 
 
-def run(args) -> int:
-    from roboact.eval.runner import EvalConfig, evaluate
-    from roboact.eval.report import markdown_table
+def build_config(args):
+    """EvalConfig from --config, --set and the flags that were given (flags win)."""
+    from roboact.eval.config import EvalConfig
+    from roboact.utils.config import load_config
 
-    cfg = EvalConfig(manifest=args.manifest, cache=args.cache, out=args.out,
-                     models=[parse_model(m) for m in args.models], backbone=args.backbone,
-                     backbone_path=args.backbone_path, split=args.split, train_split=args.train_split,
-                     heldout_pairs=[parse_pair(p) for p in args.heldout_pairs] if args.heldout_pairs else None,
-                     seed=args.seed, device=args.device, runtime=args.runtime, threads=args.threads, batch_size=args.batch_size,
-                     probe_max_train=args.probe_max_train, suites=parse_suites(args.suites),
-                     plots=not args.no_plots, progress=not args.no_progress)
+    return load_config(EvalConfig, args.config, args.overrides, {
+        "manifest": args.manifest, "cache": args.cache, "out": args.out,
+        "models": [parse_model(m) for m in args.models] if args.models else None,
+        "backbone": args.backbone, "backbone_path": args.backbone_path, "split": args.split,
+        "train_split": args.train_split,
+        "heldout_pairs": [parse_pair(p) for p in args.heldout_pairs] if args.heldout_pairs else None,
+        "seed": args.seed, "device": args.device, "runtime": args.runtime, "threads": args.threads, "batch_size": args.batch_size,
+        "probe_max_train": args.probe_max_train, "suites": parse_suites(args.suites),
+        "plots": False if args.no_plots else None, "progress": False if args.no_progress else None})
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from roboact.eval.report import markdown_table
+    from roboact.eval.runner import evaluate
+    from roboact.utils.config import save_config
+
+    cfg = build_config(args)
     report = evaluate(cfg)
+    save_config(cfg, Path(cfg.out) / "eval_config.json")
     print(markdown_table(report))
-    print(f"report: {args.out}/report.md, {args.out}/report.json")
+    print(f"report: {cfg.out}/report.md, {cfg.out}/report.json")
     return 0

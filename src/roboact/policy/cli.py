@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 
@@ -22,7 +23,12 @@ def register(subparsers) -> None:
                     "initial states and write Tables II and III (markdown + JSON), a bar chart and rollout "
                     "videos. Rows: the frozen backbone alone, every --model checkpoint (its role - RoboAct-CLIP, "
                     "ablation 1 or 2 - is read from its config), and R3M / MPI / real CLIP when given weights "
-                    "(otherwise listed as 'not run'). Resumable: rerun the same command.")
+                    "(otherwise listed as 'not run'). Resumable: rerun the same command. The effective config "
+                    "is saved as OUT/config.json (roboact.policy.benchmark.BenchmarkConfig); --config of it "
+                    "reruns the same benchmark.")
+    from roboact.utils.config import add_config_options
+
+    add_config_options(p, "roboact.policy.benchmark.BenchmarkConfig")
     _rows_and_encoders(p)
     _protocol(p)
     g = p.add_argument_group("pretraining without the evaluation tasks (writes a manifest and exits)")
@@ -33,23 +39,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# Flags default to None ("not given"): they override --config/--set only when given; the defaults in the help
+# are BenchmarkConfig's or the mode's preset (policy.benchmark.preset), filled in by `build_config`.
 def _rows_and_encoders(p) -> None:
-    p.add_argument("--suite", choices=("metaworld", "libero_goal"), default="metaworld")
-    p.add_argument("--mode", choices=("smoke", "full", "custom"), default="smoke",
+    p.add_argument("--suite", choices=("metaworld", "libero_goal"), help="default metaworld")
+    p.add_argument("--mode", choices=("smoke", "full", "custom"),
                    help="smoke: 1 task, 2 demos, 2 short rollouts (CI); full: 4 tasks, 50 demos, >= 3 seeds x "
-                        ">= 20 rollouts (hours on CPU); custom: full's defaults without its minimums")
-    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR[,DIR...]",
+                        ">= 20 rollouts (hours on CPU); custom: full's defaults without its minimums (default "
+                        "smoke)")
+    p.add_argument("--model", action="append", default=None, metavar="NAME=DIR[,DIR...]",
                    help="a RoboAct-CLIP row: its checkpoint folder (a training run folder works too: its final/ "
                         "is used), or one folder per pretraining seed, comma-separated, as many as --seeds: "
                         "pretraining seed i trains policy seed i (the same syntax as roboact eval); repeatable")
-    p.add_argument("--no-backbone-row", action="store_true", help="leave out the frozen-backbone-alone row")
-    p.add_argument("--backbone", default="lite0-minilm", help="frozen backbone shared by every row")
+    p.add_argument("--no-backbone-row", action="store_true", default=None,
+                   help="leave out the frozen-backbone-alone row")
+    p.add_argument("--backbone", help="frozen backbone shared by every row (default lite0-minilm)")
     p.add_argument("--backbone-path", default=None)
-    p.add_argument("--output", choices=("fused", "subject", "action", "object", "fused+frame"), default="fused",
+    p.add_argument("--output", choices=("fused", "subject", "action", "object", "fused+frame"),
                    help="which RoboAct-CLIP output the policy sees (default fused, the paper's; fused+frame: "
                         "the fused embedding beside the current frame's backbone feature; labelled in the tables)")
     p.add_argument("--window", type=int, default=None, help="RoboAct stream window (default: checkpoint's n)")
-    p.add_argument("--stride", type=int, default=1,
+    p.add_argument("--stride", type=int,
                    help="control steps between the RoboAct window's frames (default 1: the last n frames)")
     p.add_argument("--r3m", default=None, metavar="PATH", help="R3M folder with model.pt")
     p.add_argument("--mpi", default=None, metavar="PATH", help="MPI checkpoint folder")
@@ -58,8 +68,9 @@ def _rows_and_encoders(p) -> None:
 
 def _protocol(p) -> None:
     p.add_argument("--tasks", nargs="+", default=None, metavar="TASK")
-    p.add_argument("--demos", default="data/demos", help="roboact demos output folder (<suite>/<task>_demo.hdf5)")
-    p.add_argument("--make-demos", action="store_true", help="generate missing demos with the scripted experts")
+    p.add_argument("--demos", help="roboact demos output folder (<suite>/<task>_demo.hdf5; default data/demos)")
+    p.add_argument("--make-demos", action="store_true", default=None,
+                   help="generate missing demos with the scripted experts")
     p.add_argument("--num-demos", type=int, default=None)
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--rollouts", type=int, default=None, help="rollouts per task, seed and evaluation")
@@ -67,21 +78,21 @@ def _protocol(p) -> None:
     p.add_argument("--steps", type=int, default=None, help="BC training steps")
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N training steps")
     p.add_argument("--videos", type=int, default=None, help="rollout videos per row and task")
-    p.add_argument("--min-expert-success", type=float, default=0.8)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--parallel", type=int, default=1,
+    p.add_argument("--min-expert-success", type=float, help="default 0.8")
+    p.add_argument("--workers", type=int, help="default 1")
+    p.add_argument("--parallel", type=int,
                    help="envs per process rolled out in lockstep, one batched encoder call per step (default 1: "
                         "on one CPU thread batching lite0 frames saves at most ~20%%; with --device cuda it pays: "
                         "~4 ms per frame alone vs 0.2 ms in batches of 20 on an H100)")
-    p.add_argument("--device", default="cpu",
+    p.add_argument("--device",
                    help="where the frozen encoders run: cpu (default) or cuda[:i]; the BC policy and the "
                         "simulators stay on the CPU. Results do not depend on it beyond float rounding")
-    p.add_argument("--runtime", default="default", choices=RUNTIMES, help=RUNTIME_HELP)
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--runtime", choices=RUNTIMES, help=RUNTIME_HELP + " (default: default)")
+    p.add_argument("--threads", type=int,
                    help="torch threads per process (default 1, fastest on a shared CPU; 0: torch default)")
     p.add_argument("-o", "--out", default=None, help="default runs/policy/<suite>-<mode>")
-    p.add_argument("--cache", default="runs/policy/cache", help="demo feature cache (shared across runs)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--cache", help="demo feature cache (shared across runs; default runs/policy/cache)")
+    p.add_argument("--no-progress", action="store_true", default=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +112,7 @@ def _exclude(args) -> int:
 
     if not args.manifest or not args.manifest_out:
         raise ValueError("--exclude-tasks needs --manifest IN and --manifest-out OUT")
-    tasks = args.exclude_tasks or list(get_bench_suite(args.suite).tasks)
+    tasks = args.exclude_tasks or list(get_bench_suite(args.suite or "metaworld").tasks)
     res = exclude_tasks(args.manifest, tasks, args.manifest_out)
     print(f"wrote {res['out']}: {res['kept']} clips kept; dropped {res['dropped'] or 'none'}")
     print(f"next: roboact train --manifest {res['out']} --cache <feature cache of {args.manifest}> "
@@ -121,34 +132,55 @@ def parse_models(items: list[str]):
     return rows
 
 
+ROW_FLAGS = ("model", "r3m", "mpi", "clip", "no_backbone_row")
+
+
 def build_config(args):
-    """argparse namespace -> BenchmarkConfig: the mode's preset, then every flag that was given."""
-    import dataclasses
+    """BenchmarkConfig from --config, --set and the flags that were given (flags win), over the mode's
+    preset. The rows come from the row flags (--model, --r3m, --mpi, --clip, --no-backbone-row) when any is
+    given or the config names none; the frozen-backbone row is named after the effective --backbone."""
+    from roboact.policy.benchmark import BenchmarkConfig
+    from roboact.policy.encoders import EncoderSettings
+    from roboact.utils.config import deep_merge, from_dict, layered
 
-    from roboact.policy.benchmark import BenchmarkConfig, preset
-    from roboact.policy.encoders import EncoderSettings, RowSpec
+    user = layered(BenchmarkConfig, args.config, args.overrides, {
+        "suite": args.suite, "mode": args.mode, "tasks": args.tasks, "num_demos": args.num_demos,
+        "seeds": args.seeds, "rollouts": args.rollouts, "max_steps": args.max_steps, "videos": args.videos,
+        "train.steps": args.steps, "train.eval_every": args.eval_every, "demos_dir": args.demos,
+        "make_demos": args.make_demos, "encoder.backbone": args.backbone,
+        "encoder.backbone_path": args.backbone_path, "encoder.output": args.output, "encoder.window": args.window,
+        "encoder.stride": args.stride, "encoder.device": args.device, "encoder.runtime": args.runtime,
+        "min_expert_success": args.min_expert_success, "workers": args.workers, "parallel": args.parallel,
+        "threads": args.threads, "out": args.out, "cache_dir": args.cache,
+        "progress": False if args.no_progress else None,
+        "command": " ".join(["roboact", *map(shlex.quote, sys.argv[1:])])})
+    if "rows" not in user or any(getattr(args, f) is not None for f in ROW_FLAGS):
+        backbone = user.get("encoder", {}).get("backbone", EncoderSettings.backbone)
+        user["rows"] = [dataclasses.asdict(r) for r in _rows(args, backbone)]
+    return from_dict(BenchmarkConfig, deep_merge(policy_defaults(user), user))
 
-    base = preset(args.mode, args.suite)
-    train = dataclasses.replace(base.pop("train"), **{k: v for k, v in (("steps", args.steps),
-                                                                           ("eval_every", args.eval_every))
-                                                       if v is not None})
-    if args.steps is not None and args.eval_every is None:
-        train = dataclasses.replace(train, eval_every=min(train.eval_every, train.steps))
-    given = {k: v for k, v in (("tasks", args.tasks), ("num_demos", args.num_demos), ("seeds", args.seeds),
-                               ("rollouts", args.rollouts), ("max_steps", args.max_steps),
-                               ("videos", args.videos)) if v is not None}
-    rows = [] if args.no_backbone_row else [RowSpec(f"frozen backbone alone ({args.backbone})", "backbone")]
-    rows += parse_models(args.model)
-    rows += [RowSpec("R3M", "r3m", args.r3m), RowSpec("MPI", "mpi", args.mpi),
-             RowSpec("CLIP (real)", "clip", args.clip)]
-    return BenchmarkConfig(
-        suite=args.suite, mode=args.mode, rows=rows, train=train, demos_dir=args.demos, make_demos=args.make_demos,
-        encoder=EncoderSettings(args.backbone, args.backbone_path, args.output, args.window, args.stride,
-                                args.device, args.runtime),
-        min_expert_success=args.min_expert_success, workers=args.workers, parallel=args.parallel, threads=args.threads,
-        out=args.out or f"runs/policy/{args.suite}-{args.mode}", cache_dir=args.cache,
-        command=" ".join(["roboact", *map(shlex.quote, sys.argv[1:])]), progress=not args.no_progress,
-        **{**base, **given})
+
+def policy_defaults(user: dict) -> dict:
+    """What a field not given anywhere defaults to: the mode's preset (smoke unless asked), an output folder
+    named after suite and mode, and - when only --steps is given - evaluation no later than the last step."""
+    from roboact.policy.benchmark import preset
+
+    suite, mode = user.get("suite", "metaworld"), user.get("mode", "smoke")
+    base = preset(mode, suite)
+    train = dataclasses.asdict(base.pop("train"))
+    given = user.get("train", {})
+    if "steps" in given and "eval_every" not in given:
+        train["eval_every"] = min(train["eval_every"], given["steps"])
+    return {**base, "train": train, "mode": mode, "out": f"runs/policy/{suite}-{mode}"}
+
+
+def _rows(args, backbone: str):
+    from roboact.policy.encoders import RowSpec
+
+    rows = [] if args.no_backbone_row else [RowSpec(f"frozen backbone alone ({backbone})", "backbone")]
+    rows += parse_models(args.model or [])
+    return rows + [RowSpec("R3M", "r3m", args.r3m), RowSpec("MPI", "mpi", args.mpi),
+                   RowSpec("CLIP (real)", "clip", args.clip)]
 
 
 def _bench(args) -> int:

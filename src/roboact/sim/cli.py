@@ -16,28 +16,33 @@ def _csv(text: str) -> list[str]:
 
 
 def add_metaworld(simulators) -> None:
+    from roboact.utils.config import add_config_options
+
     p = simulators.add_parser(
         "metaworld", help="Meta-World scripted experts -> videos + episode records + manifest",
         description="Roll out Meta-World's scripted experts on seeded random scenes and keep the successful "
-                    "episodes as one clip per camera. Rerunning the same command resumes.")
+                    "episodes as one clip per camera. Rerunning the same command resumes. The effective "
+                    "config is saved as OUT/config.json (roboact.sim.corpus.CorpusConfig).")
+    add_config_options(p, "roboact.sim.corpus.CorpusConfig")
+    # Flags default to None ("not given") so they override --config/--set only when given; the defaults
+    # named in the help are CorpusConfig's.
     p.add_argument("--out", help="output folder (manifest.jsonl, videos/, episodes/); required unless --list-tasks")
-    p.add_argument("--tasks", type=_csv, default=[], help="comma-separated Meta-World tasks "
+    p.add_argument("--tasks", type=_csv, help="comma-separated Meta-World tasks "
                    "(default: every task of the atomic-action table; see --list-tasks)")
-    p.add_argument("--episodes", type=int, default=20, help="episodes per task (default 20)")
-    p.add_argument("--cameras", type=_csv, default=["corner", "corner3", "corner4"],
-                   help="comma-separated cameras (default corner,corner3,corner4)")
-    p.add_argument("--image-size", type=int, default=128, help="square frame size in pixels (default 128)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes, one render thread each")
-    p.add_argument("--seed", type=int, default=0, help="corpus seed; episode scenes derive from it")
-    p.add_argument("--frames-after-success", type=int, default=4, help="frames kept after success (default 4)")
-    p.add_argument("--max-steps", type=int, default=200, help="steps allowed to reach success (default 200)")
-    p.add_argument("--heldout-pairs", type=int, default=3,
+    p.add_argument("--episodes", type=int, help="episodes per task (default 20)")
+    p.add_argument("--cameras", type=_csv, help="comma-separated cameras (default corner,corner3,corner4)")
+    p.add_argument("--image-size", type=int, help="square frame size in pixels (default 128)")
+    p.add_argument("--workers", type=int, help="parallel processes, one render thread each (default 1)")
+    p.add_argument("--seed", type=int, help="corpus seed; episode scenes derive from it (default 0)")
+    p.add_argument("--frames-after-success", type=int, help="frames kept after success (default 4)")
+    p.add_argument("--max-steps", type=int, help="steps allowed to reach success (default 200)")
+    p.add_argument("--heldout-pairs", type=int,
                    help="(action, object) pairs held out in manifest_compositional.jsonl (default 3; 0: none)")
-    p.add_argument("--randomize", type=_csv, default=[], metavar="KINDS",
+    p.add_argument("--randomize", type=_csv, metavar="KINDS",
                    help="per-episode scene variation, comma-separated from camera,light,table "
                         "(camera: orbit/zoom each camera; light: direction and intensity; table: table and "
                         "floor colour). Default: none")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
     p.add_argument("--list-tasks", action="store_true", help="print the task -> (action, object) table and exit")
     p.set_defaults(func=run_metaworld)
 
@@ -77,13 +82,16 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def metaworld_config(args: argparse.Namespace):
+    """CorpusConfig from --config, --set and the flags that were given (flags win)."""
     from roboact.sim.corpus import CorpusConfig
+    from roboact.utils.config import load_config
 
-    return CorpusConfig(out_dir=args.out, tasks=args.tasks, episodes_per_task=args.episodes,
-                        cameras=args.cameras, image_size=args.image_size, workers=args.workers,
-                        seed=args.seed, frames_after_success=args.frames_after_success,
-                        max_steps=args.max_steps, heldout_pairs=args.heldout_pairs,
-                        progress=not args.no_progress, randomize=args.randomize)
+    return load_config(CorpusConfig, args.config, args.overrides, {
+        "out_dir": args.out, "tasks": args.tasks, "episodes_per_task": args.episodes, "cameras": args.cameras,
+        "image_size": args.image_size, "workers": args.workers, "seed": args.seed,
+        "frames_after_success": args.frames_after_success, "max_steps": args.max_steps,
+        "heldout_pairs": args.heldout_pairs, "progress": False if args.no_progress else None,
+        "randomize": args.randomize})
 
 
 def run_metaworld(args: argparse.Namespace) -> int:
@@ -93,12 +101,11 @@ def run_metaworld(args: argparse.Namespace) -> int:
         for task, lab in ATOMIC_TASKS.items():
             print(f"{task:26s} {lab.action:9s} {lab.object}")
         return 0
-    if not args.out:
-        raise ValueError("--out is required (the corpus folder)")
     from roboact.sim.corpus import build_corpus
 
-    summary = build_corpus(metaworld_config(args))
-    print(format_summary(summary, args.out))
+    cfg = metaworld_config(args)
+    summary = build_corpus(cfg)
+    print(format_summary(summary, cfg.out_dir))
     return 0 if summary["episodes_kept"] else 1
 
 

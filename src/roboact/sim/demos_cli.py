@@ -10,31 +10,41 @@ import sys
 
 log = logging.getLogger(__name__)
 
+# DemosConfig's output folder; the expert table goes there too unless told (ExpertEvalConfig's own is results/)
+OUTPUT_DIR = "data/demos"
+
 
 def register(subparsers) -> None:
+    from roboact.utils.config import add_config_options
+
     p = subparsers.add_parser(
         "demos", help="generate scripted demonstrations (HDF5 + mp4 + manifest), or evaluate the experts",
         description="Generate N successful scripted demonstrations per task in LIBERO's/robomimic's HDF5 "
                     "layout (<out>/<suite>/<task>_demo.hdf5), one mp4 per demo and a clip manifest "
                     "(<out>/manifest.jsonl). Resumable: rerun the same command after an interruption. "
                     "With --evaluate-experts, instead run each expert from LIBERO's fixed initial states and "
-                    "write <out>/expert_success_<suite>.{md,json}.")
-    p.add_argument("--suite", choices=("libero_goal", "metaworld"), default="libero_goal")
-    p.add_argument("--tasks", nargs="+", default=[], metavar="TASK",
+                    "write <out>/expert_success_<suite>.{md,json}. The effective config is saved as "
+                    "<out>/demos_config.json (or expert_eval_config.json).")
+    add_config_options(p, "roboact.sim.demo_gen.DemosConfig; with --evaluate-experts "
+                          "roboact.sim.expert_eval.ExpertEvalConfig")
+    # Flags default to None ("not given") so they override --config/--set only when given; the defaults
+    # named in the help are DemosConfig's (ExpertEvalConfig's with --evaluate-experts).
+    p.add_argument("--suite", choices=("libero_goal", "metaworld"), help="default libero_goal")
+    p.add_argument("--tasks", nargs="+", metavar="TASK",
                    help="task names (default: the suite's tasks with experts; libero_goal: the paper's four)")
-    p.add_argument("-n", "--num-demos", type=int, default=50, help="successful demos per task (default 50)")
-    p.add_argument("--workers", type=int, default=1, help="parallel simulator processes (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="attempt k of a task uses placement seed SEED+k")
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--cameras", nargs="+", default=[], metavar="CAM",
+    p.add_argument("-n", "--num-demos", type=int, help="successful demos per task (default 50)")
+    p.add_argument("--workers", type=int, help="parallel simulator processes (default 1)")
+    p.add_argument("--seed", type=int, help="attempt k of a task uses placement seed SEED+k (default 0)")
+    p.add_argument("--image-size", type=int, help="default 128")
+    p.add_argument("--cameras", nargs="+", metavar="CAM",
                    help="cameras to record (default agentview; libero also robot0_eye_in_hand, ~2x slower)")
-    p.add_argument("--post-success-steps", type=int, default=5, help="steps recorded after success (default 5)")
-    p.add_argument("--no-video", action="store_true", help="skip mp4s (and so the manifest)")
-    p.add_argument("-o", "--output-dir", default="data/demos")
+    p.add_argument("--post-success-steps", type=int, help="steps recorded after success (default 5)")
+    p.add_argument("--no-video", action="store_true", default=None, help="skip mp4s (and so the manifest)")
+    p.add_argument("-o", "--output-dir", help=f"default {OUTPUT_DIR}")
     p.add_argument("--evaluate-experts", action="store_true",
                    help="evaluate the experts over fixed initial states instead of generating demos")
-    p.add_argument("--init-states", type=int, default=50, help="with --evaluate-experts: first N fixed states")
-    p.add_argument("--max-steps", type=int, default=200, help="with --evaluate-experts: episode cap")
+    p.add_argument("--init-states", type=int, help="with --evaluate-experts: first N fixed states (default 50)")
+    p.add_argument("--max-steps", type=int, help="with --evaluate-experts: episode cap (default 200)")
     p.set_defaults(func=run)
 
 
@@ -49,13 +59,38 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"invalid option: {e}") from None
 
 
-def _evaluate(args) -> int:
-    from roboact.sim.expert_eval import ExpertEvalConfig, evaluate_experts
+def expert_eval_config(args: argparse.Namespace):
+    """ExpertEvalConfig from --config, --set and the flags that were given (flags win)."""
+    from roboact.sim.expert_eval import ExpertEvalConfig
+    from roboact.utils.config import load_config
 
-    cfg = ExpertEvalConfig(suite=args.suite, tasks=list(args.tasks), init_states=args.init_states,
-                           max_steps=args.max_steps, workers=args.workers, output_dir=args.output_dir,
-                           command=" ".join(["roboact", *map(shlex.quote, sys.argv[1:])]))
+    return load_config(ExpertEvalConfig, args.config, args.overrides, {
+        "suite": args.suite, "tasks": args.tasks, "init_states": args.init_states, "max_steps": args.max_steps,
+        "workers": args.workers, "output_dir": args.output_dir,
+        "command": " ".join(["roboact", *map(shlex.quote, sys.argv[1:])])},
+        defaults={"output_dir": OUTPUT_DIR})
+
+
+def demos_config(args: argparse.Namespace):
+    """DemosConfig from --config, --set and the flags that were given (flags win)."""
+    from roboact.sim.demo_gen import DemosConfig
+    from roboact.utils.config import load_config
+
+    return load_config(DemosConfig, args.config, args.overrides, {
+        "suite": args.suite, "tasks": args.tasks, "num_demos": args.num_demos, "output_dir": args.output_dir,
+        "workers": args.workers, "seed": args.seed, "image_size": args.image_size, "cameras": args.cameras,
+        "post_success_steps": args.post_success_steps, "video": False if args.no_video else None})
+
+
+def _evaluate(args) -> int:
+    from pathlib import Path
+
+    from roboact.sim.expert_eval import evaluate_experts
+    from roboact.utils.config import save_config
+
+    cfg = expert_eval_config(args)
     table = evaluate_experts(cfg)
+    save_config(cfg, Path(cfg.output_dir) / "expert_eval_config.json")
     for r in table["tasks"]:
         print(f"{r['task']}: {r['successes']}/{r['episodes']}")
     print(f"wrote {cfg.stem}.md and .json")
@@ -63,13 +98,14 @@ def _evaluate(args) -> int:
 
 
 def _generate(args) -> int:
-    from roboact.sim.demo_gen import DemosConfig, generate_demos
+    from pathlib import Path
 
-    cfg = DemosConfig(suite=args.suite, tasks=list(args.tasks), num_demos=args.num_demos,
-                      output_dir=args.output_dir, workers=args.workers, seed=args.seed,
-                      image_size=args.image_size, cameras=list(args.cameras),
-                      post_success_steps=args.post_success_steps, video=not args.no_video)
+    from roboact.sim.demo_gen import generate_demos
+    from roboact.utils.config import save_config
+
+    cfg = demos_config(args)
     summaries = generate_demos(cfg)
+    save_config(cfg, Path(cfg.output_dir) / "demos_config.json")
     for s in summaries:
         print(f"{s.task}: {s.demos}/{cfg.num_demos} demos, {s.attempts} attempts "
               f"({s.failed} failed, {s.errors} errors) -> {s.path}")

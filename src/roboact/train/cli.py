@@ -3,15 +3,16 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from roboact.utils.config import add_config_options
+
     p = sub.add_parser("train", help="train RoboAct-CLIP heads on a feature cache",
                        description="Config from --config (JSON) with --set overrides, e.g. "
                                    "--set optim.steps=2000 model.temporal=false. Launch with "
                                    "`torchrun --nproc_per_node N -m roboact.cli train ...` for data parallelism.")
-    p.add_argument("--config", help="JSON training config (roboact.train.config.TrainConfig)")
+    add_config_options(p, "roboact.train.config.TrainConfig")
     p.add_argument("--manifest", help="shortcut for --set data.manifest=...")
     p.add_argument("--cache", help="shortcut for --set data.cache=...")
     p.add_argument("--out", help="shortcut for --set out=...")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.set_defaults(func=run)
 
@@ -20,11 +21,8 @@ def run(args) -> int:
     from roboact.train.config import load_train_config
     from roboact.train.loop import train
 
-    overrides = list(args.overrides)
-    for key, val in (("data.manifest", args.manifest), ("data.cache", args.cache), ("out", args.out)):
-        if val:
-            overrides.append(f"{key}={val}")
-    cfg = load_train_config(args.config, overrides)
+    cfg = load_train_config(args.config, args.overrides,
+                            {"data.manifest": args.manifest, "data.cache": args.cache, "out": args.out})
     if not cfg.data.manifest or not cfg.data.cache:
         raise ValueError("data.manifest and data.cache are required (--manifest, --cache)")
     res = train(cfg, resume=args.resume)

@@ -1,14 +1,28 @@
 """The whole training run as one typed config: loaded from JSON, overridden from the command line
 (`--set optim.lr=3e-4 model.temporal=false`), validated, and saved beside every checkpoint.
+
+`model` is the typed `RoboActConfig` of the heads, so a mistyped `model.*` key or value fails at load, before
+any data or backbone loads. Its vocabulary, widths, frame count and backbone come from the data (`FROM_DATA`):
+whatever a config says for them is replaced when the model is built. Saved, `model` lists only the fields
+that differ from `RoboActConfig`'s defaults (what the run changed, e.g. `{"temporal": false}` for ablation
+1), the form train configs have always had; `roboact.load` reads the full resolved config from the
+checkpoint's own `config.json`.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from roboact.utils.config import ConfigError, check, check_overrides, from_dict
+from roboact.models.config import RoboActConfig
+from roboact.utils.config import check, from_dict, layered
+
+log = logging.getLogger(__name__)
+
+# RoboActConfig fields that `roboact train` fills from the data: the cache's backbone, feature width and frame
+# count, the backbone's text width and the manifest's vocabulary.
+FROM_DATA = ("backbone", "backbone_path", "image_dim", "text_dim", "n_frames", "subjects", "actions", "objects")
 
 
 @dataclass
@@ -51,18 +65,14 @@ class OptimConfig:
         check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio", "must be in [0, 1]")
 
 
-# RoboActConfig fields `roboact train` fills in from the data and the backbone (train.loop.build_model_config).
-MODEL_FIELDS_FROM_DATA = frozenset({"backbone", "backbone_path", "image_dim", "text_dim", "n_frames", "subjects",
-                                    "actions", "objects"})
-
-
 @dataclass
 class TrainConfig:
     out: str = "runs/roboact"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    model: dict[str, Any] = field(default_factory=dict)   # RoboActConfig overrides; vocab/dims come from the data
+    # the heads; FROM_DATA fields are replaced by the data's. A dict of RoboActConfig fields is accepted too.
+    model: RoboActConfig = field(default_factory=RoboActConfig)
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     eval_every: int = 250              # validation loss + retrieval on val_splits; 0 disables
@@ -77,42 +87,31 @@ class TrainConfig:
         check(self.eval_every >= 0, "eval_every", "must be >= 0")
         check(self.log_every >= 1, "log_every", "must be >= 1")
         check(bool(self.out), "out", "an output folder is required")
-        from roboact.models.config import RoboActConfig
-
-        self.model = check_overrides(RoboActConfig, self.model, "model", MODEL_FIELDS_FROM_DATA)
+        if isinstance(self.model, dict):
+            self.model = from_dict(RoboActConfig, self.model, where="model")
+        check(isinstance(self.model, RoboActConfig), "model",
+              f"must be a RoboActConfig or a dict of its fields, got {type(self.model).__name__}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["model"] = model_changes(self.model)
+        return d
 
 
-def parse_override(s: str) -> tuple[list[str], Any]:
-    """'optim.lr=3e-4' -> (['optim', 'lr'], 0.0003). Values parse as JSON, else stay strings."""
-    if "=" not in s:
-        raise ConfigError(f"override {s!r} must look like key.path=value")
-    key, raw = s.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip().split("."), value
+def model_changes(model: RoboActConfig) -> dict[str, Any]:
+    """The fields of `model` that differ from RoboActConfig's defaults, leaving out those the data sets."""
+    default = dataclasses.asdict(RoboActConfig())
+    return {k: v for k, v in dataclasses.asdict(model).items() if k not in FROM_DATA and v != default[k]}
 
 
-def apply_overrides(d: dict, overrides: list[str]) -> dict:
-    for o in overrides:
-        path, value = parse_override(o)
-        node = d
-        for p in path[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {o!r}: {p} is not a section")
-        node[path[-1]] = value
-    return d
-
-
-def load_train_config(path: str | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    base: dict = {}
-    if path:
-        from roboact.utils.io import read_json
-
-        base = read_json(path)
-    return from_dict(TrainConfig, apply_overrides(base, overrides or []))
+def load_train_config(path: str | None = None, overrides: list[str] | None = None,
+                      flags: dict[str, Any] | None = None) -> TrainConfig:
+    """JSON `path`, then `key.path=value` overrides, then `flags` (dotted key -> value, None: not given);
+    every key and value is checked against TrainConfig (model.* against RoboActConfig) before returning."""
+    user = layered(TrainConfig, path, overrides or [], flags)
+    model = user.get("model")
+    ignored = sorted(set(model) & set(FROM_DATA)) if isinstance(model, dict) else []
+    if ignored:
+        log.warning("model.%s: taken from the data (manifest, feature cache, backbone); the configured value "
+                    "is not used", ", model.".join(ignored))
+    return from_dict(TrainConfig, user)

@@ -215,7 +215,7 @@ def _average_gradients(model: torch.nn.Module) -> None:
 
 
 def build_model_config(cfg: TrainConfig, vocab: Vocab, image_dim: int, text_dim: int, n_frames: int) -> RoboActConfig:
-    fields = {**cfg.model, "backbone": cfg.data.backbone, "backbone_path": cfg.data.backbone_path,
+    fields = {**asdict(cfg.model), "backbone": cfg.data.backbone, "backbone_path": cfg.data.backbone_path,
               "image_dim": image_dim, "text_dim": text_dim, "n_frames": n_frames,
               "subjects": vocab.subjects, "actions": vocab.actions, "objects": vocab.objects}
     return from_dict(RoboActConfig, fields, where="model")
