@@ -23,10 +23,10 @@ from tests.eval.conftest import FAST
 # --- reversal table and its pieces ----------------------------------------------------------------------
 
 def test_reversal_table_is_symmetric_and_names_only_corpus_actions():
-    from roboact.sim.libero import PAPER_TASKS
+    from roboact.sim.libero import PAPER_LIBERO_TASKS
     from roboact.sim.metaworld import ATOMIC_TASKS
 
-    vocab = {lab.action for lab in ATOMIC_TASKS.values()} | {t.action for t in PAPER_TASKS.values()}
+    vocab = {lab.action for lab in ATOMIC_TASKS.values()} | {t.action for t in PAPER_LIBERO_TASKS.values()}
     for a, b in OPPOSITE.items():
         assert OPPOSITE[b] == a and a != b
     assert set(OPPOSITE) == {x for p in REVERSIBLE_PAIRS for x in p}

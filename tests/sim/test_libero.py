@@ -46,7 +46,7 @@ def _run_expert(env: L.LiberoEnv, init_state: int) -> tuple[bool, int, str]:
     return obs.success, env.steps_taken, expert.phase
 
 
-@pytest.mark.parametrize("task", list(L.PAPER_TASKS))
+@pytest.mark.parametrize("task", list(L.PAPER_LIBERO_TASKS))
 def test_expert_succeeds_from_fixed_initial_states(envs, task):
     env = _env(envs, task)
     for i in (0, 37):

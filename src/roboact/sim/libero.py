@@ -34,7 +34,7 @@ from roboact.sim.base import Observation, SimError
 from roboact.sim.render import FastRenderer
 from roboact.utils.config import check
 
-SUITES = ("libero_goal",)
+LIBERO_SUITES = ("libero_goal",)
 CAMERAS = ("agentview", "robot0_eye_in_hand")
 EEF_SITE = "gripper0_grip_site"
 ACTION_DIM = 7  # OSC_POSE deltas: dx, dy, dz, droll, dpitch, dyaw (world frame), gripper (-1 open, +1 close)
@@ -52,7 +52,7 @@ class LiberoTask:
 
 
 # The paper's four LIBERO-Goal tasks (Table II, tasks 1-4).
-PAPER_TASKS: dict[str, LiberoTask] = {t.name: t for t in (
+PAPER_LIBERO_TASKS: dict[str, LiberoTask] = {t.name: t for t in (
     LiberoTask(0, "open_the_middle_drawer_of_the_cabinet", "open", "drawer"),
     LiberoTask(5, "push_the_plate_to_the_front_of_the_stove", "push", "plate",
                note="the scripted expert carries the plate (lift, move, set down): pushing jams on the cream "
@@ -73,7 +73,7 @@ class LiberoConfig:
     hard_reset: bool = False
 
     def __post_init__(self) -> None:
-        check(self.suite in SUITES, "suite", f"must be one of {SUITES}, got {self.suite!r}")
+        check(self.suite in LIBERO_SUITES, "suite", f"must be one of {LIBERO_SUITES}, got {self.suite!r}")
         check(isinstance(self.task, str) and bool(self.task.strip()), "task", "must be a non-empty task name")
         check(16 <= self.image_size <= 1024, "image_size", f"must be in [16, 1024], got {self.image_size}")
         self.cameras = tuple(self.cameras)
