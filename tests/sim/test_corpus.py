@@ -13,7 +13,8 @@ from roboact.data.manifest import ClipRecord, read_manifest, resolve  # noqa: E4
 from roboact.data.splits import check_compositional, check_no_episode_leakage  # noqa: E402
 from roboact.data.video import read_frames  # noqa: E402
 from roboact.sim import cli as sim_cli  # noqa: E402
-from roboact.sim.corpus import CorpusConfig, build_corpus, write_manifests  # noqa: E402
+from roboact.data.manifest_ops import write_split_manifests  # noqa: E402
+from roboact.sim.corpus import CorpusConfig, build_corpus  # noqa: E402
 from roboact.sim.metaworld import ATOMIC_TASKS  # noqa: E402
 from roboact.utils.config import ConfigError  # noqa: E402
 from roboact.utils.io import read_json  # noqa: E402
@@ -126,8 +127,7 @@ def test_compositional_manifest_holds_out_whole_pairs(tmp_path):
     rows = [ClipRecord(clip_id=f"{t}_e{e}_{c}", path=f"videos/{t}/e{e}_{c}.mp4", subject="Robot",
                        action=lab.action, object=lab.object, task=t, camera=c, episode=f"episodes/{t}/e{e}.npz")
             for t, lab in ATOMIC_TASKS.items() for e in range(3) for c in ("corner", "corner4")]
-    cfg = CorpusConfig(out_dir=str(tmp_path), heldout_pairs=3, seed=5)
-    info = write_manifests(cfg, rows)
+    info = write_split_manifests(tmp_path, rows, val_fraction=0.1, test_fraction=0.1, heldout_pairs=3, seed=5)
     comp = read_manifest(tmp_path / info["manifest_compositional"])
     held = [tuple(p) for p in info["heldout_pairs"]]
     assert len(held) == 3

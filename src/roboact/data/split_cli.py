@@ -7,7 +7,8 @@ serves every generalization test without simulating or extracting again.
     roboact split corpus/manifest.jsonl --by episode --val-fraction 0.1 --test-fraction 0.1 --out ...
 
 Each split is checked against its promise before it is written (roboact.data.splits); paths are rewritten
-relative to the new manifest's folder.
+relative to the new manifest's folder. The work is `roboact.data.manifest_ops.resplit`; this module parses
+the flags and prints.
 """
 from __future__ import annotations
 
@@ -35,56 +36,32 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from roboact.data.manifest import ManifestError
+    from roboact.data.manifest_ops import ManifestOpError, resplit
+    from roboact.data.splits import SplitError
 
-    from roboact.data import splits as S
-    from roboact.data.manifest import ManifestError, read_manifest, rebase, write_manifest
-
-    src, out = Path(args.manifest), Path(args.out)
     try:
-        if out.resolve() == src.resolve():
-            raise S.SplitError(f"--out {out} is the input manifest; write the new split to another file")
-        rows = read_manifest(src)
-        if args.by == "episode":
-            new = S.assign_episode_splits(rows, args.val_fraction, 0.1 if args.test_fraction is None
-                                          else args.test_fraction, args.salt)
-            S.check_no_episode_leakage(new)
-            info = {}
-        elif args.by == "compositional":
-            pairs = _pairs(args.pairs) or S.choose_heldout_pairs(rows, args.heldout_pairs, args.seed)
-            missing = sorted(set(pairs) - S.pairs_of(rows))
-            if missing:
-                raise S.SplitError(f"--pairs: {missing[0]} has no clip in {src}")
-            new = S.compositional_split(rows, pairs, args.val_fraction, args.salt)
-            S.check_compositional(new, pairs)
-            info = {"heldout_pairs": [list(p) for p in pairs]}
-        else:
-            cams = [c.strip() for c in args.cameras.split(",") if c.strip()]
-            have = sorted({r.camera for r in rows})
-            bad = [c for c in cams if c not in have]
-            if not cams or bad:
-                raise S.SplitError(f"--cameras: {'unknown camera ' + repr(bad[0]) if bad else 'none given'}; "
-                                   f"cameras in {src}: {', '.join(have)}")
-            if set(cams) == set(have):
-                raise S.SplitError(f"--cameras: holding out every camera ({', '.join(have)}) leaves none to train on")
-            new = S.camera_split(rows, cams, args.val_fraction, 0.2 if args.test_fraction is None
-                                 else args.test_fraction, args.salt)
-            S.check_camera_split(new, cams)
-            info = {"heldout_cameras": cams, "dropped_rows": len(rows) - len(new)}
-    except (S.SplitError, ManifestError) as e:
+        res = resplit(args.manifest, args.out, args.by, cameras=_csv(args.cameras),
+                      pairs=_pairs(args.pairs) if args.by == "compositional" else (),
+                      heldout_pairs=args.heldout_pairs, seed=args.seed, val_fraction=args.val_fraction,
+                      test_fraction=args.test_fraction, salt=args.salt)
+    except (SplitError, ManifestError, ManifestOpError) as e:
         print(f"roboact split: {e}")
         return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_manifest(out, rebase(new, src, out))
-    print(json.dumps({"out": str(out), "by": args.by, "splits": S.split_counts(new), **info}))
+    print(json.dumps(res))
     return 0
 
 
+def _csv(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def _pairs(text: str) -> list[tuple[str, str]]:
+    """'close:drawer,pull:plate' -> [('close', 'drawer'), ('pull', 'plate')]."""
     from roboact.data.splits import SplitError
 
     pairs = []
-    for item in (x.strip() for x in text.split(",") if x.strip()):
+    for item in _csv(text):
         if item.count(":") != 1 or not all(p.strip() for p in item.split(":")):
             raise SplitError(f"--pairs: {item!r} is not 'action:object'")
         a, o = (p.strip() for p in item.split(":"))

@@ -5,20 +5,15 @@ assumed: `config.json` records the training manifest and splits (`roboact train`
 manifest's training rows say which sources (Meta-World, LIBERO, ...) and tasks the heads saw — in
 particular whether any clip of the benchmark's evaluation tasks was among them.
 
-`exclude_tasks` writes a copy of a manifest without the clips of given tasks, for
+`roboact policy --exclude-tasks` writes a copy of a manifest without the clips of given tasks
+(`roboact.data.manifest_ops.exclude_tasks`, comparing names by `task_key`), for
 `roboact train --manifest <filtered>`: the Meta-World corpus contains drawer-open, plate-slide, pick-place
 and dial-turn clips, so "pretrained without the evaluation tasks" needs its own checkpoint.
 """
 from __future__ import annotations
 
-import logging
-import os
 from collections import Counter
 from pathlib import Path
-
-from roboact.policy.suites import PolicyError
-
-log = logging.getLogger(__name__)
 
 PREFIXES = ("metaworld/", "libero_goal/")
 
@@ -76,31 +71,3 @@ def pretraining_info(kind: str, path: str | None, eval_tasks: list[str], backbon
     if kind == "roboact":
         return roboact_corpus(path, eval_tasks)
     return {"text": FIXED_CORPORA[kind].format(backbone=backbone), "eval_tasks_seen": []}
-
-
-def exclude_tasks(manifest: str | os.PathLike, tasks: list[str], out: str | os.PathLike) -> dict:
-    """Write `out`: `manifest` without the clips of `tasks` (paths rewritten to stay valid from `out`'s
-    folder). Returns what was dropped per task."""
-    from roboact.data.manifest import read_manifest, rebase, write_manifest
-
-    if not tasks:
-        raise PolicyError("exclude_tasks: no tasks given")
-    manifest, out = Path(manifest), Path(out)
-    if out.resolve() == manifest.resolve():
-        raise PolicyError(f"{out}: refusing to overwrite the source manifest; choose another output path")
-    drop = {task_key(t) for t in tasks}
-    rows = read_manifest(manifest)
-    kept, dropped = [], Counter()
-    for r in rows:
-        if task_key(r.task) in drop:
-            dropped[task_key(r.task)] += 1
-            continue
-        kept.append(r)
-    if not kept:
-        raise PolicyError(f"{manifest}: excluding {sorted(drop)} leaves no clips")
-    write_manifest(out, rebase(kept, manifest, out))
-    for t in sorted(drop - set(dropped)):
-        log.warning("exclude_tasks: no clip of task %r in %s", t, manifest)
-    return {"source": str(manifest), "out": str(out), "kept": len(kept), "dropped": dict(dropped),
-            "excluded": sorted(drop)}
-

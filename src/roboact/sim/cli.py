@@ -103,7 +103,7 @@ def run_metaworld(args: argparse.Namespace) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from roboact.sim.merge import MergeConfig, merge_manifests
+    from roboact.data.merge import MergeConfig, merge_manifests
 
     s = merge_manifests(MergeConfig(manifests=args.manifests, out_dir=args.out, seed=args.seed,
                                     heldout_pairs=args.heldout_pairs))

@@ -1,5 +1,9 @@
 """The simulated atomic-action corpus: Meta-World scripted experts -> videos + episode records + manifest.
 
+A thin front-end on the runner the demos use (roboact.sim.episodes: the episode loop and the worker pool;
+roboact.sim.suites: the env factory and cache); what is its own is the plan of episodes, their seeds, the
+files below and the manifests (roboact.data.manifest_ops).
+
 Layout under `out_dir` (all paths in the manifests are relative to it):
 
     episodes/<task>/e0003.json   episode meta; written last, so it is the done-marker (success or failure)
@@ -21,24 +25,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from roboact.data.manifest import ClipRecord, write_manifest
-from roboact.data.splits import (SplitError, assign_episode_splits, check_compositional,
-                                 check_no_episode_leakage, choose_heldout_pairs, compositional_split,
-                                 split_counts)
+from roboact.data.manifest import ClipRecord
+from roboact.data.manifest_ops import write_split_manifests
+from roboact.sim.episodes import WorkerPool, run_expert
+from roboact.sim.suites import MetaWorldSuite, cached_env
 from roboact.utils.config import check
 from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
-
-# Kept in sync with roboact.sim.metaworld (not imported here, so a config can be validated cheaply).
-_SUBJECT, _SOURCE, _EMBODIMENT = "Robot", "metaworld", "sawyer"
 
 
 @dataclass
@@ -165,56 +165,29 @@ def _with_previous_cameras(job: EpisodeJob) -> EpisodeJob:
 
 # --- one episode (runs in a worker) -------------------------------------------------------------------
 
-_ENV_CACHE: dict = {}
-
-
-def _env_for(job: EpisodeJob):
-    """Reuse the worker's env across consecutive episodes of the same task (env + renderer take ~0.2 s)."""
-    from roboact.sim.metaworld import MetaWorldEnv
-
-    key = (job.task, job.cameras, job.image_size, job.max_steps + job.frames_after_success)
-    if key not in _ENV_CACHE:
-        close_envs()
-        _ENV_CACHE[key] = MetaWorldEnv(job.task, job.cameras, job.image_size, max_steps=key[-1])
-    return _ENV_CACHE[key]
-
-
 def rollout(job: EpisodeJob) -> dict:
-    """Run the expert from the job's scene until success + `frames_after_success`, or `max_steps`.
+    """Run the expert from the job's scene until success + `frames_after_success`, or `max_steps`
+    (roboact.sim.episodes.run_expert, the loop the demos use too).
 
     Returns per-frame arrays (frame 0 is the reset observation; actions/rewards have one entry fewer).
     """
     from roboact.sim.appearance import sample_appearance
-    from roboact.sim.metaworld import expert_for
 
-    env, expert = _env_for(job), expert_for(job.task)
+    suite = MetaWorldSuite()
+    # the env's own cap leaves room for the frames after a success on the last allowed step
+    env = cached_env(suite, job.task, job.image_size, job.cameras,
+                     max_steps=job.max_steps + job.frames_after_success)
     look = sample_appearance(job.episode_seed, job.randomize, job.cameras, env.model.nlight)
-    obs = env.reset(seed=job.episode_seed, appearance=look)
-    frames = {c: [obs.rgb[c]] for c in job.cameras}
-    states, proprio, success, actions, rewards = [obs.state], [obs.proprio], [obs.success], [], []
-    success_frame = None
-    for t in range(job.max_steps + job.frames_after_success):
-        if success_frame is None and t >= job.max_steps:
-            break
-        if success_frame is not None and t - success_frame >= job.frames_after_success:
-            break
-        action = np.asarray(expert.get_action(obs.state), dtype=np.float32)
-        obs = env.step(action)
-        for c in job.cameras:
-            frames[c].append(obs.rgb[c])
-        states.append(obs.state)
-        proprio.append(obs.proprio)
-        success.append(obs.success)
-        actions.append(action)
-        rewards.append(obs.info["reward"])
-        if success_frame is None and obs.success:
-            success_frame = t + 1
-    return {"frames": {c: np.stack(f) for c, f in frames.items()},       # camera -> uint8 [T, H, W, 3]
-            "states": np.stack(states), "proprio": np.stack(proprio),  # [T, 39], [T, 4]
-            "success": np.asarray(success, dtype=bool),                # [T]
-            "actions": np.stack(actions).astype(np.float32).reshape(-1, 4),  # [T-1, 4]
-            "rewards": np.asarray(rewards, dtype=np.float32),          # [T-1]
-            "success_frame": -1 if success_frame is None else success_frame,
+    run = run_expert(env, suite.make_expert(job.task), {"seed": job.episode_seed, "appearance": look},
+                     after_success=job.frames_after_success, reach_within=job.max_steps)
+    obs = run.observations
+    return {"frames": {c: np.stack([o.rgb[c] for o in obs]) for c in job.cameras},  # camera -> uint8 [T, H, W, 3]
+            "states": np.stack([o.state for o in obs]),                               # [T, 39]
+            "proprio": np.stack([o.proprio for o in obs]),                            # [T, 4]
+            "success": np.asarray([o.success for o in obs], dtype=bool),              # [T]
+            "actions": np.stack(run.actions).astype(np.float32).reshape(-1, 4),       # [T-1, 4]
+            "rewards": np.asarray([o.info["reward"] for o in obs[1:]], dtype=np.float32),  # [T-1]
+            "success_frame": -1 if run.success_at is None else run.success_at,
             "appearance": env.appearance if job.randomize else {}}   # what was applied, per camera
 
 
@@ -258,50 +231,24 @@ def run_episode(job: EpisodeJob) -> dict:
         return {"task": job.task, "index": job.index, "status": "error", "error": f"{type(e).__name__}: {e}"}
 
 
-def _init_worker() -> None:
-    from roboact.sim.metaworld import quiet_experts
-
-    quiet_experts()
-
-
 # --- the corpus ---------------------------------------------------------------------------------------
 
 def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]:
-    """Run episodes in `workers` spawned processes (in this process when 1), with a progress bar."""
+    """Run episodes on the demos' worker pool (roboact.sim.episodes.WorkerPool), with a progress bar."""
     from tqdm import tqdm
 
     results = []
     bar = tqdm(total=len(jobs), desc="simulate metaworld", unit="ep", disable=not progress)
-    if workers == 1 or len(jobs) <= 1:
-        _init_worker()
-        stream, pool = map(run_episode, jobs), None
-    else:
-        pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
-        stream = pool.imap_unordered(run_episode, jobs, chunksize=1)
     try:
-        for res in stream:
-            results.append(res)
-            bar.update(1)
-            bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
-                            failed=sum(r["status"] != "success" for r in results))
-    except BaseException:  # Ctrl-C or a broken pool: stop the workers now; finished episodes are on disk
-        if pool is not None:
-            pool.terminate()
-        raise
+        with WorkerPool(1 if len(jobs) <= 1 else min(workers, len(jobs))) as pool:
+            for res in pool.run(run_episode, jobs):
+                results.append(res)
+                bar.update(1)
+                bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
+                                failed=sum(r["status"] != "success" for r in results))
     finally:
         bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
-        close_envs()
     return results
-
-
-def close_envs() -> None:
-    """Free this process's cached env (its GL context would otherwise be torn down noisily at exit)."""
-    for env in _ENV_CACHE.values():
-        env.close()
-    _ENV_CACHE.clear()
 
 
 def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
@@ -311,9 +258,9 @@ def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
     lab = label_for(job.task)
     look = meta.get("appearance", {})
     return [ClipRecord(clip_id=f"metaworld_{job.task}_{job.name}_{cam}", path=meta["videos"][cam],
-                       subject=_SUBJECT, action=lab.action, object=lab.object, task=job.task, camera=cam,
+                       subject="Robot", action=lab.action, object=lab.object, task=job.task, camera=cam,
                        seed=job.episode_seed, num_frames=meta["num_frames"], fps=meta["fps"],
-                       source=_SOURCE, embodiment=_EMBODIMENT, episode=meta["record"],
+                       source=MetaWorldSuite.source, embodiment=MetaWorldSuite.embodiment, episode=meta["record"],
                        instruction=instruction_for(job.task),
                        extra={"episode_index": job.index, "success_frame": meta["success_frame"],
                               "image_size": job.image_size, **_appearance_extra(look, cam)})
@@ -327,45 +274,6 @@ def _appearance_extra(look: dict, camera: str) -> dict:
         out["camera_pose"] = look["camera"][camera]
     out.update({k: look[k] for k in ("light", "table") if k in look})
     return out
-
-
-def write_manifests(cfg, rows: list[ClipRecord], split_units: list[str] | None = None) -> dict:
-    """manifest.jsonl (split by episode) and manifest_compositional.jsonl (held-out pairs as test).
-
-    `cfg` needs out_dir, val_fraction, test_fraction, heldout_pairs and seed (CorpusConfig, MergeConfig).
-    `split_units[i]`, when given, replaces row i's episode as the unit a split keeps together (merge: the
-    episode path relative to its own corpus, and one unit per demo of a multi-demo LIBERO file); the rows
-    are written with their own `episode`.
-    """
-    out = Path(cfg.out_dir)
-    originals = rows
-    if split_units is not None:
-        rows = [dataclasses.replace(r, episode=u) for r, u in zip(rows, split_units, strict=True)]
-
-    def written(split_rows: list[ClipRecord]) -> list[ClipRecord]:
-        if split_units is None:
-            return split_rows
-        return [dataclasses.replace(o, split=r.split) for o, r in zip(originals, split_rows, strict=True)]
-
-    rows = assign_episode_splits(rows, cfg.val_fraction, cfg.test_fraction)
-    check_no_episode_leakage(rows)
-    write_manifest(out / "manifest.jsonl", written(rows))
-    (out / "manifest_compositional.jsonl").unlink(missing_ok=True)  # never leave one from an older run
-    info: dict = {"manifest": "manifest.jsonl", "splits": split_counts(rows), "heldout_pairs": []}
-    if cfg.heldout_pairs == 0 or not rows:
-        return info
-    try:
-        held = choose_heldout_pairs(rows, cfg.heldout_pairs, seed=cfg.seed)
-    except SplitError as e:
-        log.warning("no compositional manifest: %s", e)
-        info["compositional_error"] = str(e)
-        return info
-    comp = compositional_split(rows, held, cfg.val_fraction)
-    check_compositional(comp, held)
-    write_manifest(out / "manifest_compositional.jsonl", written(comp))
-    info.update(manifest_compositional="manifest_compositional.jsonl", heldout_pairs=[list(p) for p in held],
-                compositional_splits=split_counts(comp))
-    return info
 
 
 def build_corpus(cfg: CorpusConfig) -> dict:
@@ -382,7 +290,8 @@ def build_corpus(cfg: CorpusConfig) -> dict:
     metas = {(j.task, j.index): read_meta(j) for j in jobs}
     rows = [row for j in jobs if (m := metas[(j.task, j.index)]) and m["status"] == "success"
             for row in clip_rows(j, m)]
-    split_info = write_manifests(cfg, rows)
+    split_info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs,
+                                       cfg.seed)
     summary = _summary(cfg, jobs, metas, errors, len(results), split_info, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)
     return summary

@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from roboact.data.manifest import ClipRecord, read_manifest, rebase, resolve
+from roboact.data.manifest_ops import ManifestOpError, write_split_manifests
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json
 
 
-class MergeError(ValueError):
+class MergeError(ManifestOpError):
     """Manifests cannot be merged as asked (clip id collision, missing file, output over a source)."""
 
 
@@ -67,8 +68,6 @@ def _check_files(manifest: Path, r: ClipRecord) -> None:
 
 def merge_manifests(cfg: MergeConfig) -> dict:
     """Write `out_dir`/manifest.jsonl (+ manifest_compositional.jsonl, merge_summary.json); returns the summary."""
-    from roboact.sim.corpus import write_manifests
-
     out = Path(cfg.out_dir)
     sources = [manifest_file(m) for m in cfg.manifests]
     for src in sources:
@@ -95,7 +94,8 @@ def merge_manifests(cfg: MergeConfig) -> dict:
                            "sources": sorted({r.source for r in src_rows}),
                            "embodiments": sorted({r.embodiment for r in src_rows})})
     out.mkdir(parents=True, exist_ok=True)
-    info = write_manifests(cfg, rows, split_units=units)
+    info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs, cfg.seed,
+                                 split_units=units)
     summary = {"clips": len(rows), "inputs": per_source,
                "embodiments": dict(sorted(Counter(r.embodiment for r in rows).items())), **info,
                "config": asdict(cfg)}

@@ -8,7 +8,7 @@ import pytest
 from roboact.data.manifest import ClipRecord, read_manifest, resolve, write_manifest
 from roboact.data.splits import assign_episode_splits, check_compositional
 from roboact.sim import cli as sim_cli
-from roboact.sim.merge import MergeConfig, MergeError, merge_manifests, split_unit
+from roboact.data.merge import MergeConfig, MergeError, merge_manifests, split_unit
 from roboact.utils.config import ConfigError
 from roboact.utils.io import read_json
 
