@@ -35,10 +35,10 @@ def median_ms(fn, n: int, warmup: int = 3) -> float:
 
 def env_cost(suite, steps: int) -> tuple[float, np.ndarray, np.ndarray]:
     """ms per env step (with render) under the expert's actions; a frame and proprio for the encoders."""
-    from roboact.policy.runner import ExpertAgent, make_env
+    from roboact.policy.runner import ExpertAgent, policy_env
 
     t0 = time.perf_counter()
-    env = make_env(suite.name, suite.tasks[0], 128, 200)
+    env = policy_env(suite.name, suite.tasks[0], 128, 200)
     create_s = time.perf_counter() - t0
     agent = ExpertAgent(suite.name, suite.tasks[0])
     obs = env.reset(**suite.reset_kwargs(0))

@@ -92,14 +92,14 @@ def test_rerun_resumes_without_retraining(smoke, tiny_clip_backbone, monkeypatch
 def test_demos_match_what_the_env_shows_the_policy(smoke):
     """The demo's first proprio and frame are the env's at reset with the demo's seed."""
     from roboact.policy.data import open_demos, read_fields
-    from roboact.policy.runner import make_env
+    from roboact.policy.runner import policy_env
     from roboact.policy.suites import get_bench_suite
 
     root, _ = smoke
     suite = get_bench_suite("metaworld")
     src = open_demos(suite, TASK, root / "demos", 1, 2)
     demo = read_fields(src, "demo_0", ["obs/ee_pos", "obs/gripper_states", "obs/corner_rgb"])
-    env = make_env("metaworld", TASK, 128, 10)
+    env = policy_env("metaworld", TASK, 128, 10)
     try:
         obs = env.reset(seed=src.seeds[0])
     finally:

@@ -1,9 +1,9 @@
 
 import pytest
 
-from roboact.data.manifest import ClipRecord, ManifestError, read_manifest, resolve, write_manifest
-from roboact.data.manifest_ops import exclude_tasks
-from roboact.policy.corpus import pretraining_info
+from roboact.data.manifest import ClipRecord, read_manifest, resolve, write_manifest
+from roboact.data.manifest_ops import ManifestOpError, exclude_tasks
+from roboact.policy.corpus import pretraining_info, task_key
 
 from .conftest import save_checkpoint
 
@@ -18,22 +18,23 @@ def corpus(root, tasks=("drawer-open-v3", "plate-slide-v3", "door-open-v3")):
 
 def test_exclude_tasks_drops_clips_and_keeps_paths_valid(tmp_path):
     src = corpus(tmp_path)
-    res = exclude_tasks(src, ["metaworld/drawer-open-v3", "plate-slide-v3", "dial-turn-v3"], tmp_path / "f" / "m.jsonl")
+    res = exclude_tasks(src, ["metaworld/drawer-open-v3", "plate-slide-v3", "dial-turn-v3"], tmp_path / "f" / "m.jsonl",
+                        key=task_key)
     assert res["kept"] == 3 and res["dropped"] == {"drawer-open-v3": 3, "plate-slide-v3": 3}
     rows = read_manifest(tmp_path / "f" / "m.jsonl")
     assert {r.task for r in rows} == {"door-open-v3"}
     assert resolve(tmp_path / "f" / "m.jsonl", rows[0].path).resolve() == (tmp_path / "corpus" / "videos" /
                                                                           "door-open-v3" / "0.mp4").resolve()
-    with pytest.raises(ManifestError, match="leaves no clips"):
-        exclude_tasks(src, ["drawer-open-v3", "plate-slide-v3", "door-open-v3"], tmp_path / "g.jsonl")
-    with pytest.raises(ManifestError, match="refusing to overwrite"):
-        exclude_tasks(src, ["drawer-open-v3"], src)
+    with pytest.raises(ManifestOpError, match="leaves no clips"):
+        exclude_tasks(src, ["drawer-open-v3", "plate-slide-v3", "door-open-v3"], tmp_path / "g.jsonl", key=task_key)
+    with pytest.raises(ManifestOpError, match="refusing to overwrite"):
+        exclude_tasks(src, ["drawer-open-v3"], src, key=task_key)
 
 
 def test_pretraining_corpus_is_read_from_the_checkpoint(tmp_path, tiny_clip_backbone, monkeypatch):
     src = corpus(tmp_path)
     filtered = tmp_path / "filtered.jsonl"
-    exclude_tasks(src, ["drawer-open-v3", "plate-slide-v3"], filtered)
+    exclude_tasks(src, ["drawer-open-v3", "plate-slide-v3"], filtered, key=task_key)
     eval_tasks = ["drawer-open-v3", "plate-slide-v3", "pick-place-v3", "dial-turn-v3"]
     for name, manifest, seen in (("all", src, ["drawer-open-v3", "plate-slide-v3"]), ("held", filtered, [])):
         extra = {"train": {"data": {"manifest": str(manifest), "train_splits": ["train"]}}}

@@ -127,8 +127,7 @@ def test_compositional_manifest_holds_out_whole_pairs(tmp_path):
     rows = [ClipRecord(clip_id=f"{t}_e{e}_{c}", path=f"videos/{t}/e{e}_{c}.mp4", subject="Robot",
                        action=lab.action, object=lab.object, task=t, camera=c, episode=f"episodes/{t}/e{e}.npz")
             for t, lab in ATOMIC_TASKS.items() for e in range(3) for c in ("corner", "corner4")]
-    cfg = CorpusConfig(out_dir=str(tmp_path), heldout_pairs=3, seed=5)
-    info = write_split_manifests(cfg.out_dir, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs, cfg.seed)
+    info = write_split_manifests(tmp_path, rows, val_fraction=0.1, test_fraction=0.1, heldout_pairs=3, seed=5)
     comp = read_manifest(tmp_path / info["manifest_compositional"])
     held = [tuple(p) for p in info["heldout_pairs"]]
     assert len(held) == 3

@@ -151,8 +151,11 @@ class FakeSuite(LiberoGoalSuite):
     def label(self, task):
         return TaskLabel("open", "drawer")
 
-    def make_env(self, task, image_size, cameras):
-        return FakeEnv()
+    def make_env(self, task, image_size, cameras, max_steps=None):
+        env = FakeEnv()
+        if max_steps is not None:
+            env.max_steps = max_steps
+        return env
 
     def make_expert(self, task):
         return FakeExpert()
@@ -237,7 +240,7 @@ def test_sim_free_modules_import_without_simulators():
         "            raise ImportError(f'blocked {name}')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import roboact.sim.libero, roboact.sim.demos, roboact.sim.demo_gen, roboact.sim.expert_eval\n"
-        "import roboact.sim.experts, roboact.sim.demos_cli, roboact.sim.suites\n"
+        "import roboact.sim.experts, roboact.sim.demos_cli, roboact.sim.suites, roboact.sim.episodes\n"
         "from roboact.sim.libero import task_files\n"
         "from roboact.sim.base import SimError\n"
         "try:\n"

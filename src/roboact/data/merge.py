@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from roboact.data.manifest import ClipRecord, read_manifest, rebase, resolve
+from roboact.data.manifest_ops import ManifestOpError, write_split_manifests
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json
 
 
-class MergeError(ValueError):
+class MergeError(ManifestOpError):
     """Manifests cannot be merged as asked (clip id collision, missing file, output over a source)."""
 
 
@@ -67,8 +68,6 @@ def _check_files(manifest: Path, r: ClipRecord) -> None:
 
 def merge_manifests(cfg: MergeConfig) -> dict:
     """Write `out_dir`/manifest.jsonl (+ manifest_compositional.jsonl, merge_summary.json); returns the summary."""
-    from roboact.data.manifest_ops import write_split_manifests
-
     out = Path(cfg.out_dir)
     sources = [manifest_file(m) for m in cfg.manifests]
     for src in sources:

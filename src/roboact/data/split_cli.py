@@ -7,7 +7,8 @@ serves every generalization test without simulating or extracting again.
     roboact split corpus/manifest.jsonl --by episode --val-fraction 0.1 --test-fraction 0.1 --out ...
 
 Each split is checked against its promise before it is written (roboact.data.manifest_ops.resplit, the
-library function behind this command); paths are rewritten relative to the new manifest's folder. The request can also come from --config FILE and --set KEY=VALUE
+library function behind this command); paths are rewritten relative to the new manifest's folder. The
+request can also come from --config FILE and --set KEY=VALUE
 (roboact.data.split_config.SplitConfig; flags win over --set over the file).
 """
 from __future__ import annotations
@@ -55,7 +56,7 @@ def split_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from roboact.data.manifest import ManifestError
-    from roboact.data.manifest_ops import resplit
+    from roboact.data.manifest_ops import ManifestOpError, resplit
     from roboact.data.splits import SplitError
 
     try:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         info = resplit(cfg.manifest, cfg.out, cfg.by, cameras=cfg.cameras, pairs=cfg.pairs,
                        heldout_pairs=cfg.heldout_pairs, seed=cfg.seed, val_fraction=cfg.val_fraction,
                        test_fraction=cfg.test_fraction, salt=cfg.salt)
-    except (SplitError, ManifestError) as e:
+    except (SplitError, ManifestError, ManifestOpError) as e:
         print(f"roboact split: {e}")
         return 2
     print(json.dumps(info))
@@ -75,7 +76,7 @@ def _pairs(text: str) -> list[tuple[str, str]]:
     from roboact.data.splits import SplitError
 
     pairs = []
-    for item in (x.strip() for x in text.split(",") if x.strip()):
+    for item in _csv(text):
         if item.count(":") != 1 or not all(p.strip() for p in item.split(":")):
             raise SplitError(f"--pairs: {item!r} is not 'action:object'")
         a, o = (p.strip() for p in item.split(":"))

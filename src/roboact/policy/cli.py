@@ -108,12 +108,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _exclude(args) -> int:
     from roboact.data.manifest_ops import exclude_tasks
+    from roboact.policy.corpus import task_key
     from roboact.policy.suites import get_bench_suite
 
     if not args.manifest or not args.manifest_out:
         raise ValueError("--exclude-tasks needs --manifest IN and --manifest-out OUT")
     tasks = args.exclude_tasks or list(get_bench_suite(args.suite or "metaworld").tasks)
-    res = exclude_tasks(args.manifest, tasks, args.manifest_out)
+    res = exclude_tasks(args.manifest, tasks, args.manifest_out, key=task_key)
     print(f"wrote {res['out']}: {res['kept']} clips kept; dropped {res['dropped'] or 'none'}")
     print(f"next: roboact train --manifest {res['out']} --cache <feature cache of {args.manifest}> "
           f"--out runs/models/no_eval_tasks")

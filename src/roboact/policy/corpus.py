@@ -5,19 +5,17 @@ assumed: `config.json` records the training manifest and splits (`roboact train`
 manifest's training rows say which sources (Meta-World, LIBERO, ...) and tasks the heads saw — in
 particular whether any clip of the benchmark's evaluation tasks was among them.
 
-`roboact.data.manifest_ops.exclude_tasks` writes a copy of a manifest without the clips of given tasks, for
+`roboact policy --exclude-tasks` writes a copy of a manifest without the clips of given tasks
+(`roboact.data.manifest_ops.exclude_tasks`, comparing names by `task_key`), for
 `roboact train --manifest <filtered>`: the Meta-World corpus contains drawer-open, plate-slide, pick-place
 and dial-turn clips, so "pretrained without the evaluation tasks" needs its own checkpoint.
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from pathlib import Path
 
-from roboact.data.manifest_ops import task_key
-
-log = logging.getLogger(__name__)
+PREFIXES = ("metaworld/", "libero_goal/")
 
 FIXED_CORPORA = {
     "backbone": "the frozen backbone's own pretraining only ({backbone}); no robot data",
@@ -25,6 +23,14 @@ FIXED_CORPORA = {
     "r3m": "R3M: Ego4D human videos (time contrast + language); no robot data",
     "mpi": "MPI: Ego4D hand-object interaction clips; no robot data",
 }
+
+
+def task_key(task: str) -> str:
+    """'metaworld/drawer-open-v3', 'libero_goal/turn_on_the_stove' -> the bare task name."""
+    t = task.strip()
+    for p in PREFIXES:
+        t = t.removeprefix(p)
+    return t.replace(" ", "_")
 
 
 def _manifest_of(checkpoint: str) -> tuple[Path | None, list[str]]:

@@ -52,12 +52,12 @@ class RunnerConfig:
         check(1 <= self.parallel <= 64, "parallel", f"must be in [1, 64], got {self.parallel}")
 
 
-def make_env(suite: str, task: str, image_size: int, max_steps: int):
-    """The suite's env (roboact.sim.suites, the one env factory) with the policy camera only (SimError naming
-    the task if it fails to start)."""
+def policy_env(suite: str, task: str, image_size: int, max_steps: int):
+    """The suite's env (roboact.sim.suites, the one env factory) rendering the policy's camera only;
+    a SimError names the task if it fails to start."""
     from roboact.sim.suites import get_suite
 
-    return get_suite(suite).make_env(task, image_size, (get_bench_suite(suite).camera,), max_steps)
+    return get_suite(suite).make_env(task, image_size, (get_bench_suite(suite).camera,), max_steps=max_steps)
 
 
 class PolicyAgent:
@@ -129,7 +129,7 @@ class EnvRunner:
     def envs(self, n: int) -> list:
         """The first n envs, started on first use."""
         while len(self._envs) < n:
-            self._envs.append(make_env(self.cfg.suite, self.cfg.task, self.cfg.image_size, self.cfg.max_steps))
+            self._envs.append(policy_env(self.cfg.suite, self.cfg.task, self.cfg.image_size, self.cfg.max_steps))
         return self._envs[:n]
 
     def run(self, agent, record: int = 0, video_dir: str | Path | None = None, tag: str = "") -> dict:

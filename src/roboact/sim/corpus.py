@@ -1,5 +1,9 @@
 """The simulated atomic-action corpus: Meta-World scripted experts -> videos + episode records + manifest.
 
+A thin front-end on the runner the demos use (roboact.sim.episodes: the episode loop and the worker pool;
+roboact.sim.suites: the env factory and cache); what is its own is the plan of episodes, their seeds, the
+files below and the manifests (roboact.data.manifest_ops).
+
 Layout under `out_dir` (all paths in the manifests are relative to it):
 
     episodes/<task>/e0003.json   episode meta; written last, so it is the done-marker (success or failure)
@@ -21,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +33,12 @@ import numpy as np
 
 from roboact.data.manifest import ClipRecord
 from roboact.data.manifest_ops import write_split_manifests
-from roboact.sim.suites import cached_env, close_envs
+from roboact.sim.episodes import WorkerPool, run_expert
+from roboact.sim.suites import MetaWorldSuite, cached_env
 from roboact.utils.config import check
 from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
-
-# Kept in sync with roboact.sim.metaworld (not imported here, so a config can be validated cheaply).
-_SUBJECT, _SOURCE, _EMBODIMENT = "Robot", "metaworld", "sawyer"
 
 
 @dataclass
@@ -164,48 +165,29 @@ def _with_previous_cameras(job: EpisodeJob) -> EpisodeJob:
 
 # --- one episode (runs in a worker) -------------------------------------------------------------------
 
-def _env_for(job: EpisodeJob):
-    """The worker's env for this job's task and settings (reused across its consecutive episodes)."""
-    return cached_env("metaworld", job.task, job.image_size, tuple(job.cameras),
-                      max_steps=job.max_steps + job.frames_after_success)
-
-
 def rollout(job: EpisodeJob) -> dict:
-    """Run the expert from the job's scene until success + `frames_after_success`, or `max_steps`.
+    """Run the expert from the job's scene until success + `frames_after_success`, or `max_steps`
+    (roboact.sim.episodes.run_expert, the loop the demos use too).
 
     Returns per-frame arrays (frame 0 is the reset observation; actions/rewards have one entry fewer).
     """
     from roboact.sim.appearance import sample_appearance
-    from roboact.sim.metaworld import expert_for
 
-    env, expert = _env_for(job), expert_for(job.task)
+    suite = MetaWorldSuite()
+    # the env's own cap leaves room for the frames after a success on the last allowed step
+    env = cached_env(suite, job.task, job.image_size, job.cameras,
+                     max_steps=job.max_steps + job.frames_after_success)
     look = sample_appearance(job.episode_seed, job.randomize, job.cameras, env.model.nlight)
-    obs = env.reset(seed=job.episode_seed, appearance=look)
-    frames = {c: [obs.rgb[c]] for c in job.cameras}
-    states, proprio, success, actions, rewards = [obs.state], [obs.proprio], [obs.success], [], []
-    success_frame = None
-    for t in range(job.max_steps + job.frames_after_success):
-        if success_frame is None and t >= job.max_steps:
-            break
-        if success_frame is not None and t - success_frame >= job.frames_after_success:
-            break
-        action = np.asarray(expert.get_action(obs.state), dtype=np.float32)
-        obs = env.step(action)
-        for c in job.cameras:
-            frames[c].append(obs.rgb[c])
-        states.append(obs.state)
-        proprio.append(obs.proprio)
-        success.append(obs.success)
-        actions.append(action)
-        rewards.append(obs.info["reward"])
-        if success_frame is None and obs.success:
-            success_frame = t + 1
-    return {"frames": {c: np.stack(f) for c, f in frames.items()},       # camera -> uint8 [T, H, W, 3]
-            "states": np.stack(states), "proprio": np.stack(proprio),  # [T, 39], [T, 4]
-            "success": np.asarray(success, dtype=bool),                # [T]
-            "actions": np.stack(actions).astype(np.float32).reshape(-1, 4),  # [T-1, 4]
-            "rewards": np.asarray(rewards, dtype=np.float32),          # [T-1]
-            "success_frame": -1 if success_frame is None else success_frame,
+    run = run_expert(env, suite.make_expert(job.task), {"seed": job.episode_seed, "appearance": look},
+                     after_success=job.frames_after_success, reach_within=job.max_steps)
+    obs = run.observations
+    return {"frames": {c: np.stack([o.rgb[c] for o in obs]) for c in job.cameras},  # camera -> uint8 [T, H, W, 3]
+            "states": np.stack([o.state for o in obs]),                               # [T, 39]
+            "proprio": np.stack([o.proprio for o in obs]),                            # [T, 4]
+            "success": np.asarray([o.success for o in obs], dtype=bool),              # [T]
+            "actions": np.stack(run.actions).astype(np.float32).reshape(-1, 4),       # [T-1, 4]
+            "rewards": np.asarray([o.info["reward"] for o in obs[1:]], dtype=np.float32),  # [T-1]
+            "success_frame": -1 if run.success_at is None else run.success_at,
             "appearance": env.appearance if job.randomize else {}}   # what was applied, per camera
 
 
@@ -249,42 +231,23 @@ def run_episode(job: EpisodeJob) -> dict:
         return {"task": job.task, "index": job.index, "status": "error", "error": f"{type(e).__name__}: {e}"}
 
 
-def _init_worker() -> None:
-    from roboact.sim.metaworld import quiet_experts
-
-    quiet_experts()
-
-
 # --- the corpus ---------------------------------------------------------------------------------------
 
 def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]:
-    """Run episodes in `workers` spawned processes (in this process when 1), with a progress bar."""
+    """Run episodes on the demos' worker pool (roboact.sim.episodes.WorkerPool), with a progress bar."""
     from tqdm import tqdm
 
     results = []
     bar = tqdm(total=len(jobs), desc="simulate metaworld", unit="ep", disable=not progress)
-    if workers == 1 or len(jobs) <= 1:
-        _init_worker()
-        stream, pool = map(run_episode, jobs), None
-    else:
-        pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_init_worker)
-        stream = pool.imap_unordered(run_episode, jobs, chunksize=1)
     try:
-        for res in stream:
-            results.append(res)
-            bar.update(1)
-            bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
-                            failed=sum(r["status"] != "success" for r in results))
-    except BaseException:  # Ctrl-C or a broken pool: stop the workers now; finished episodes are on disk
-        if pool is not None:
-            pool.terminate()
-        raise
+        with WorkerPool(1 if len(jobs) <= 1 else min(workers, len(jobs))) as pool:
+            for res in pool.run(run_episode, jobs):
+                results.append(res)
+                bar.update(1)
+                bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
+                                failed=sum(r["status"] != "success" for r in results))
     finally:
         bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
-        close_envs()
     return results
 
 
@@ -295,9 +258,9 @@ def clip_rows(job: EpisodeJob, meta: dict) -> list[ClipRecord]:
     lab = label_for(job.task)
     look = meta.get("appearance", {})
     return [ClipRecord(clip_id=f"metaworld_{job.task}_{job.name}_{cam}", path=meta["videos"][cam],
-                       subject=_SUBJECT, action=lab.action, object=lab.object, task=job.task, camera=cam,
+                       subject="Robot", action=lab.action, object=lab.object, task=job.task, camera=cam,
                        seed=job.episode_seed, num_frames=meta["num_frames"], fps=meta["fps"],
-                       source=_SOURCE, embodiment=_EMBODIMENT, episode=meta["record"],
+                       source=MetaWorldSuite.source, embodiment=MetaWorldSuite.embodiment, episode=meta["record"],
                        instruction=instruction_for(job.task),
                        extra={"episode_index": job.index, "success_frame": meta["success_frame"],
                               "image_size": job.image_size, **_appearance_extra(look, cam)})
@@ -327,7 +290,7 @@ def build_corpus(cfg: CorpusConfig) -> dict:
     metas = {(j.task, j.index): read_meta(j) for j in jobs}
     rows = [row for j in jobs if (m := metas[(j.task, j.index)]) and m["status"] == "success"
             for row in clip_rows(j, m)]
-    split_info = write_split_manifests(cfg.out_dir, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs,
+    split_info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs,
                                        cfg.seed)
     summary = _summary(cfg, jobs, metas, errors, len(results), split_info, time.perf_counter() - t0)
     atomic_write_json(out / "summary.json", summary)

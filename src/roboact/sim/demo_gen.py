@@ -11,12 +11,9 @@ pretraining clips of the Panda embodiment.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +21,8 @@ import numpy as np
 
 from roboact.sim.base import SimError
 from roboact.sim.demos import DemoError, DemoFile, Episode, merge_demos, write_demos
-from roboact.sim.suites import SIM_SUITES, Suite, cached_env, close_envs, get_suite
+from roboact.sim.episodes import ResultLog, WorkerPool, run_expert
+from roboact.sim.suites import SIM_SUITES, Suite, cached_env, get_suite
 from roboact.utils.config import check
 
 log = logging.getLogger(__name__)
@@ -77,25 +75,16 @@ class Job:
 # ---------------------------------------------------------------- worker side
 def record_episode(env, expert, suite: Suite, seed: int,
                    post_success_steps: int) -> tuple[Episode | None, list, str]:
-    """Run the expert once; returns (episode or None, video frames, reason when it failed)."""
-    obs = env.reset(seed=seed)
-    expert.reset(env)
-    steps, frames, success_at = [], [], None
-    while len(steps) < env.max_steps:
-        action = np.asarray(expert.act(obs), dtype=np.float64)
-        steps.append((obs, action, suite.sim_state(env, obs)))
-        frames.append(suite.video_frame(obs))
-        obs = env.step(action)
-        if obs.success and success_at is None:
-            success_at = len(steps)
-        if success_at is not None and len(steps) >= success_at + post_success_steps:
-            break
-    frames.append(suite.video_frame(obs))
-    if success_at is None:
+    """Run the expert once (roboact.sim.episodes); returns (episode or None, video frames, reason when it
+    failed). A demo must still show success at its last step."""
+    run = run_expert(env, expert, {"seed": seed}, after_success=post_success_steps, snapshot=suite.sim_state)
+    frames = [suite.video_frame(o) for o in run.observations]
+    if run.success_at is None:
         return None, frames, f"no success within {env.max_steps} steps (expert phase: {suite.phase(expert)})"
-    if not obs.success:
-        return None, frames, f"success at step {success_at} was lost by step {len(steps)}"
-    return suite.episode(steps, obs, seed), frames, ""
+    if not run.final.success:
+        return None, frames, f"success at step {run.success_at} was lost by step {run.steps}"
+    steps = list(zip(run.observations, run.actions, run.snapshots))  # (obs, action, state) before each action
+    return suite.episode(steps, run.final, seed), frames, ""
 
 
 def run_job(job: Job) -> dict:
@@ -104,7 +93,7 @@ def run_job(job: Job) -> dict:
     result = {"k": job.k, "seed": job.seed}
     try:
         suite = get_suite(job.suite)
-        env = cached_env(job.suite, job.task, job.image_size, job.cameras)
+        env = cached_env(suite, job.task, job.image_size, job.cameras)
         ep, frames, reason = record_episode(env, suite.make_expert(job.task), suite, job.seed,
                                             job.post_success_steps)
         if ep is None:
@@ -160,25 +149,9 @@ class TaskSummary:
     complete: bool
 
 
-def _read_log(path: Path) -> dict[int, dict]:
-    """Finished attempts by k; a torn last line (crash mid-append) is ignored."""
-    out: dict[int, dict] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                out[int(row["k"])] = row
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-    return out
-
-
-def _append_log(path: Path, row: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+def attempt_log(paths: TaskPaths) -> ResultLog:
+    """Finished attempts of a task by k (`attempts.jsonl`): the record a rerun resumes from."""
+    return ResultLog(paths.log, key=lambda row: int(row["k"]))
 
 
 def _finished(paths: TaskPaths) -> dict[int, tuple[Path, str]]:
@@ -223,37 +196,6 @@ def _assemble(paths: TaskPaths, ok: dict[int, tuple[Path, str]], n: int, suite, 
     return len(chosen)
 
 
-class Runner:
-    """Runs jobs in-process (workers=1) or in a spawn pool (each worker: its own GL context and env).
-
-    `fn` must be a module-level function (the pool pickles it by name) that never raises."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.pool = None
-        if workers > 1:
-            import multiprocessing as mp
-
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-
-    def run(self, fn, jobs: list):
-        if self.pool is None:
-            yield from (fn(j) for j in jobs)
-            return
-        futures = [self.pool.submit(fn, j) for j in jobs]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BrokenProcessPool:
-            raise SimError("a demo worker process died (out of memory or a simulator crash); finished "
-                           "demos are kept, rerun the same command to resume") from None
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-        close_envs()
-
-
 def _job(cfg: DemosConfig, paths: TaskPaths, k: int, suite) -> Job:
     seed = cfg.seed + k
     return Job(cfg.suite, paths.task, k, seed, str(paths.shard(k)),
@@ -262,10 +204,11 @@ def _job(cfg: DemosConfig, paths: TaskPaths, k: int, suite) -> Job:
                tuple(cfg.cameras) or suite.default_cameras, cfg.post_success_steps)
 
 
-def generate_task(cfg: DemosConfig, suite, task: str, runner: Runner, bar=None) -> TaskSummary:
+def generate_task(cfg: DemosConfig, suite, task: str, pool: WorkerPool, bar=None) -> TaskSummary:
     t0 = time.perf_counter()
     paths = TaskPaths(Path(cfg.output_dir), suite.name, task)
-    logged = _read_log(paths.log)
+    attempts = attempt_log(paths)
+    logged = attempts.read()
     ok = _finished(paths)
     skip = {k for k, row in logged.items() if row.get("status") == "failed"}  # deterministic: don't redo
     errors, next_k = 0, 0
@@ -275,12 +218,12 @@ def generate_task(cfg: DemosConfig, suite, task: str, runner: Runner, bar=None) 
         bar.update(min(len(ok), cfg.num_demos))
     while len(ok) < cfg.num_demos and next_k < cfg.max_attempts:
         wave = []
-        while len(wave) < cfg.num_demos - len(ok) + runner.workers - 1 and next_k < cfg.max_attempts:
+        while len(wave) < cfg.num_demos - len(ok) + pool.workers - 1 and next_k < cfg.max_attempts:
             if next_k not in ok and next_k not in skip:
                 wave.append(_job(cfg, paths, next_k, suite))
             next_k += 1
-        for res in runner.run(run_job, wave):
-            _append_log(paths.log, {**res, "task": task})
+        for res in pool.run(run_job, wave):
+            attempts.append({**res, "task": task})
             if res["status"] == "ok":
                 ok[res["k"]] = (paths.shard(res["k"]), "demo_0")
                 if bar is not None and len(ok) <= cfg.num_demos:
@@ -291,10 +234,10 @@ def generate_task(cfg: DemosConfig, suite, task: str, runner: Runner, bar=None) 
                 errors += 1
                 log.debug("%s attempt %d: %s", task, res["k"], res["reason"])
         if errors >= 3 and len(ok) == 0:
-            first = next(r for r in _read_log(paths.log).values() if r.get("status") == "error")
+            first = next(r for r in attempts.read().values() if r.get("status") == "error")
             raise SimError(f"{suite.name}/{task}: every attempt fails to run; first error: {first['reason']}")
     n = _assemble(paths, ok, cfg.num_demos, suite, cfg) if ok else 0
-    return TaskSummary(task, n, len(_read_log(paths.log)), len(skip), errors, time.perf_counter() - t0,
+    return TaskSummary(task, n, len(attempts.read()), len(skip), errors, time.perf_counter() - t0,
                        str(paths.final), n >= cfg.num_demos)
 
 
@@ -304,17 +247,17 @@ def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
 
     suite = get_suite(cfg.suite)
     tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
-    runner = Runner(cfg.workers)
+    pool = WorkerPool(cfg.workers)
     summaries = []
     try:
         with tqdm(total=cfg.num_demos, unit="demo", dynamic_ncols=True) as bar:
             for task in tasks:
-                summaries.append(generate_task(cfg, suite, task, runner, bar))
+                summaries.append(generate_task(cfg, suite, task, pool, bar))
                 s = summaries[-1]
                 log.info("%s: %d/%d demos (%d attempts, %d failed, %d errors) -> %s", task, s.demos,
                          cfg.num_demos, s.attempts, s.failed, s.errors, s.path)
     finally:
-        runner.close()
+        pool.close()
     if cfg.video:
         write_demo_manifest(Path(cfg.output_dir))
     return summaries

@@ -7,16 +7,14 @@ interrupted evaluation resumes; the tables are rewritten (atomically) from the l
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from roboact.sim.demo_gen import Runner
-from roboact.sim.suites import cached_env, close_envs
-from roboact.sim.suites import get_suite
+from roboact.sim.episodes import ResultLog, WorkerPool, run_expert
+from roboact.sim.suites import cached_env, get_suite
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json, atomic_write_text
 
@@ -49,36 +47,19 @@ def eval_episode(job: tuple[str, str, int, int]) -> dict:
     t0 = time.perf_counter()
     try:
         suite = get_suite(suite_name)
-        env = cached_env(suite_name, task, 128, ())
-        env.max_steps = max_steps
-        obs = env.reset(init_state=i)
+        env = cached_env(suite, task, 128, (), max_steps=max_steps)  # nothing rendered: experts read poses
         expert = suite.make_expert(task)
-        expert.reset(env)
-        while not obs.success and env.steps_taken < max_steps:
-            obs = env.step(expert.act(obs))
-        return {"task": task, "init_state": i, "success": bool(obs.success), "steps": env.steps_taken,
+        run = run_expert(env, expert, {"init_state": i}, solved_at_reset=True)
+        return {"task": task, "init_state": i, "success": bool(run.final.success), "steps": run.steps,
                 "phase": suite.phase(expert), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as e:  # reported as a failed episode with its reason
         return {"task": task, "init_state": i, "success": False, "steps": 0,
                 "error": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _read_results(path: Path) -> dict[tuple[str, int], dict]:
-    out = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                r = json.loads(line)
-                out[(r["task"], int(r["init_state"]))] = r
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # torn last line of an interrupted run
-    return out
-
-
-def _append(path: Path, row: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+def result_log(cfg: ExpertEvalConfig) -> ResultLog:
+    """Finished episodes by (task, initial state): what an interrupted evaluation resumes from."""
+    return ResultLog(cfg.stem.with_suffix(".jsonl"), key=lambda r: (r["task"], int(r["init_state"])))
 
 
 def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
@@ -87,17 +68,13 @@ def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
 
     suite = get_suite(cfg.suite)
     tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
-    log_path = cfg.stem.with_suffix(".jsonl")
-    done = {k: r for k, r in _read_results(log_path).items() if "error" not in r}
+    results = result_log(cfg)
+    done = {k: r for k, r in results.read().items() if "error" not in r}
     jobs = [(cfg.suite, t, i, cfg.max_steps) for t in tasks for i in range(cfg.init_states) if (t, i) not in done]
-    runner = Runner(cfg.workers)
-    try:
-        for r in tqdm(runner.run(eval_episode, jobs), total=len(jobs), unit="episode", dynamic_ncols=True):
-            _append(log_path, r)
+    with WorkerPool(cfg.workers) as pool:
+        for r in tqdm(pool.run(eval_episode, jobs), total=len(jobs), unit="episode", dynamic_ncols=True):
+            results.append(r)
             done[(r["task"], r["init_state"])] = r
-    finally:
-        runner.close()
-        close_envs()
     table = summarize(cfg, suite, tasks, done)
     atomic_write_json(cfg.stem.with_suffix(".json"), table)
     atomic_write_text(cfg.stem.with_suffix(".md"), to_markdown(table))

@@ -1,8 +1,11 @@
-"""What demonstration generation needs to know about each simulator suite, in one place.
+"""What the corpus builder, the demo generator, the expert table and the policy runner need to know about
+each simulator suite, in one place.
 
 A suite names its default tasks and their (action, object) labels, builds an env and an expert for a task,
-and turns recorded steps into an `Episode` of the robomimic/LIBERO layout. Simulators are imported only
-when an env is built, so this module imports without them.
+and turns recorded steps into an `Episode` of the robomimic/LIBERO layout. `Suite.make_env` is the one
+place an env is built, and `cached_env` the one per-process env cache, so a third suite needs a class here
+and an entry in `get_suite`, nothing else. Simulators are imported only when an env is built, so this
+module imports without them.
 """
 from __future__ import annotations
 
@@ -43,29 +46,6 @@ class Suite(Protocol):
     def episode(self, steps: list, final: Observation, seed: int) -> Episode: ...
 
 
-_ENVS: dict[tuple, Any] = {}
-
-
-def cached_env(suite: str, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
-    """One env per process, reused while the (suite, task, settings) stay the same: creating an env and its
-    renderer costs 0.2 s (Meta-World) to 5 s (LIBERO), reusing it nothing. A new key closes the old env first,
-    so a worker holds one GL context at a time. The one env cache of the corpus builder, the demo generator and
-    the expert evaluation."""
-    key = (suite, task, image_size, tuple(cameras), max_steps)
-    if key not in _ENVS:
-        close_envs()
-        cap = () if max_steps is None else (max_steps,)          # None: the env's own default cap
-        _ENVS[key] = get_suite(suite).make_env(task, image_size, tuple(cameras), *cap)
-    return _ENVS[key]
-
-
-def close_envs() -> None:
-    """Free this process's cached env (its GL context would otherwise be torn down noisily at exit)."""
-    for env in _ENVS.values():
-        env.close()
-    _ENVS.clear()
-
-
 class LiberoGoalSuite:
     name, source, embodiment = "libero_goal", "libero", "panda"
     default_cameras = ("agentview",)
@@ -93,10 +73,11 @@ class LiberoGoalSuite:
         return TaskLabel(t.action, t.object, t.note)
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
+        """Any task of the suite (LiberoEnv names an unknown one), not only those with an expert."""
         from roboact.sim.libero import LiberoConfig, LiberoEnv
 
         cap = {} if max_steps is None else {"max_steps": max_steps}
-        return LiberoEnv(LiberoConfig(task=self.canonical(task), image_size=image_size, cameras=tuple(cameras), **cap))
+        return LiberoEnv(LiberoConfig(task=task, image_size=image_size, cameras=tuple(cameras), **cap))
 
     def make_expert(self, task: str):
         from roboact.sim.experts import expert_for
@@ -154,10 +135,12 @@ class MetaWorldSuite:
         return TaskLabel(lab.action, lab.object)
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
+        """Any Meta-World task (MetaWorldEnv names an unknown one), not only those with an atomic label."""
         from roboact.sim.metaworld import MetaWorldEnv
 
         cap = {} if max_steps is None else {"max_steps": max_steps}
-        return MetaWorldEnv(self.canonical(task), cameras=tuple(cameras), image_size=image_size, **cap)
+        return MetaWorldEnv(task.strip().removeprefix("metaworld/"), cameras=tuple(cameras), image_size=image_size,
+                            **cap)
 
     def make_expert(self, task: str):
         from roboact.sim.metaworld import expert_for, quiet_experts
@@ -222,3 +205,28 @@ def get_suite(name: str):
     if name == "metaworld":
         return MetaWorldSuite()
     raise SimError(f"unknown suite {name!r}; known: {', '.join(SIM_SUITES)}")
+
+
+# --- the per-process env cache ------------------------------------------------------------------------
+
+_ENVS: dict[tuple, Any] = {}
+
+
+def cached_env(suite: Suite, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
+    """This process's env for (suite, task, settings), built by `suite.make_env` on first use.
+
+    Building an env and its renderer costs 0.2 s (Meta-World) to 5 s (LIBERO), reusing one nothing, and a
+    worker runs many episodes of one task in a row. A new key closes the old env first, so a process holds
+    one GL context at a time."""
+    key = (suite.name, task, image_size, tuple(cameras), max_steps)
+    if key not in _ENVS:
+        close_envs()
+        _ENVS[key] = suite.make_env(task, image_size, tuple(cameras), max_steps=max_steps)
+    return _ENVS[key]
+
+
+def close_envs() -> None:
+    """Free this process's cached env (its GL context would otherwise be torn down noisily at exit)."""
+    for env in _ENVS.values():
+        env.close()
+    _ENVS.clear()
