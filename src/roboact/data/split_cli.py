@@ -76,7 +76,7 @@ def _pairs(text: str) -> list[tuple[str, str]]:
     from roboact.data.splits import SplitError
 
     pairs = []
-    for item in _csv(text):
+    for item in (x.strip() for x in text.split(",") if x.strip()):
         if item.count(":") != 1 or not all(p.strip() for p in item.split(":")):
             raise SplitError(f"--pairs: {item!r} is not 'action:object'")
         a, o = (p.strip() for p in item.split(":"))
