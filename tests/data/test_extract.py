@@ -160,6 +160,31 @@ def test_cli_extract_and_verify(manifest, clip_dir, tmp_path, capsys):
                "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and f"{len(GOOD)} clips cached" in out and "verified 3 shard(s)" in out
+    saved = fc.cache_dir(tmp_path, "hf-clip") / "extract_config.json"   # the effective config, reloadable
+    rc = main(["extract", "--config", str(saved), "--no-progress"])   # a rerun from it: nothing left to do
+    assert rc == 0 and f"(0 new, {len(GOOD) + len(BAD)} from earlier runs)" in capsys.readouterr().out
+
+
+def test_cli_config_file_set_and_flags_reach_the_config(tmp_path, capsys):
+    import json
+
+    from roboact.cli import build_parser, main
+    from roboact.data.extract_cli import extract_config
+
+    path = tmp_path / "extract.json"
+    path.write_text(json.dumps({"manifest": "m.jsonl", "out_dir": "cache", "n_frames": 8, "shard_size": 64}))
+    args = build_parser().parse_args(["extract", "--config", str(path), "--set", "n_frames=4", "batch_size=2",
+                                      "--batch-size", "3", "--out", "other"])
+    cfg = extract_config(args)
+    assert (cfg.manifest, cfg.out_dir, cfg.n_frames, cfg.shard_size, cfg.batch_size, cfg.device) == \
+        ("m.jsonl", "other", 4, 64, 3, "auto")
+    out = tmp_path / "never"
+    assert main(["extract", "--manifest", "m.jsonl", "--out", str(out), "--set", "nframes=4"]) == 2
+    err = capsys.readouterr().err
+    assert "nframes: unknown config field for ExtractConfig" in err and "n_frames" in err
+    assert main(["extract", "--manifest", "m.jsonl", "--out", str(out), "--set", "n_frames=1"]) == 2
+    assert "n_frames: must be >= 2" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_torchrun_two_ranks_split_clips_and_merge_one_index(manifest, clip_dir, straight, tmp_path):

@@ -57,3 +57,28 @@ def test_bad_requests_are_named(manifest, tmp_path, capsys, argv, message):
 def test_refuses_to_overwrite_its_input(manifest, capsys):
     assert main(["split", str(manifest), "--by", "episode", "--out", str(manifest)]) == 2
     assert "is the input manifest" in capsys.readouterr().out
+
+
+def test_config_file_and_set_reach_the_split_and_flags_win(manifest, tmp_path, capsys):
+    cfg = tmp_path / "split.json"
+    cfg.write_text(json.dumps({"manifest": str(manifest), "out": str(tmp_path / "from-file.jsonl"),
+                               "by": "compositional", "pairs": [["open", "drawer"]], "val_fraction": 0.2}))
+    out = tmp_path / "c.jsonl"
+    assert main(["split", "--config", str(cfg), "--set", 'pairs=[["close", "window"]]', "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["heldout_pairs"] == [["close", "window"]]
+    rows = read_manifest(out)
+    assert {(r.action, r.object) for r in rows if r.split == "test"} == {("close", "window")}
+    assert not (tmp_path / "from-file.jsonl").exists()        # --out won over the file's
+    assert main(["split", str(manifest), "--config", str(cfg), "--pairs", "open:window", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["heldout_pairs"] == [["open", "window"]]
+
+
+def test_bad_set_is_named_before_reading_the_manifest(tmp_path, capsys):
+    out = tmp_path / "x.jsonl"
+    assert main(["split", str(tmp_path / "none.jsonl"), "--by", "episode", "--out", str(out),
+                 "--set", "val_fractoin=0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "val_fractoin: unknown config field for SplitConfig" in err and "val_fraction" in err
+    assert main(["split", str(tmp_path / "none.jsonl"), "--out", str(out), "--set", "by=hash"]) == 2
+    assert "by: 'hash' is not one of" in capsys.readouterr().err
+    assert not out.exists()

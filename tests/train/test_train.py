@@ -190,3 +190,54 @@ def test_reversal_augmentation_uses_only_triplets_seen_in_training(feature_corpu
         else:  # every other action of the corpus has its opposite with the same object in training
             assert vocab.actions[a] != row.action and train_set.captions[c].endswith(f"Object is {row.object}.")
             assert f"Action is {vocab.actions[a]}," in train_set.captions[c]
+
+
+# --- the command line: --config, --set and flags over TrainConfig ----------------------------------------
+
+def _train_cli(argv, monkeypatch):
+    """Run `roboact train ARGV` with the training itself replaced: returns (exit code, the config it got)."""
+    from roboact.cli import main
+    from roboact.train import loop
+
+    seen = []
+
+    def fake_train(cfg, resume=False):
+        seen.append(cfg)
+        return loop.TrainResult(cfg.out, f"{cfg.out}/final", cfg.optim.steps, {})
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    return main(["train", *argv]), (seen[0] if seen else None)
+
+
+def test_cli_config_file_set_and_flags_reach_the_config(tmp_path, monkeypatch):
+    from roboact.models.config import RoboActConfig
+
+    # a train config as saved before `model` was typed: a dict of RoboActConfig overrides
+    legacy = {"out": "runs/old", "seed": 3, "data": {"manifest": "m.jsonl", "cache": "c", "backbone": "hf-clip"},
+              "optim": {"steps": 150, "lr": 1e-3, "betas": [0.9, 0.95]}, "model": {"temporal": False}}
+    path = tmp_path / "train_config.json"
+    path.write_text(json.dumps(legacy))
+    rc, cfg = _train_cli(["--config", str(path), "--set", "optim.steps=170", "model.embed_dim=32", "seed=4",
+                          "--out", str(tmp_path / "new"), "--set", "out=ignored"], monkeypatch)
+    assert rc == 0 and isinstance(cfg.model, RoboActConfig)
+    assert (cfg.out, cfg.seed, cfg.data.manifest, cfg.data.backbone) == (str(tmp_path / "new"), 4, "m.jsonl", "hf-clip")
+    assert (cfg.optim.steps, cfg.optim.lr, cfg.optim.betas) == (170, 1e-3, (0.9, 0.95))
+    assert (cfg.model.temporal, cfg.model.embed_dim, cfg.model.disentangle) == (False, 32, True)
+    # saved, `model` keeps its old form (what differs from the defaults) and reloads to the same config
+    assert cfg.to_dict()["model"] == {"temporal": False, "embed_dim": 32}
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert load_train_config(str(path)) == cfg
+
+
+def test_cli_bad_set_fails_before_any_data_or_backbone_loads(tmp_path, monkeypatch, capsys):
+    argv = ["--manifest", str(tmp_path / "missing.jsonl"), "--cache", str(tmp_path / "nocache"),
+            "--out", str(tmp_path / "run")]
+    rc, cfg = _train_cli(argv + ["--set", "model.temporl=false"], monkeypatch)
+    err = capsys.readouterr().err
+    assert rc == 2 and cfg is None and "model.temporl: unknown config field for RoboActConfig" in err
+    assert "temporal" in err                       # the valid keys are listed
+    rc, _ = _train_cli(argv + ["--set", "model.temporal=maybe"], monkeypatch)
+    assert rc == 2 and "model.temporal: expected true/false, got 'maybe'" in capsys.readouterr().err
+    rc, _ = _train_cli(argv + ["--set", "model.attn_heads=5"], monkeypatch)   # RoboActConfig's own checks, at load
+    assert rc == 2 and "model.attn_heads: attention token width" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

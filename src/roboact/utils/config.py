@@ -195,7 +195,7 @@ def parse_override(s: str) -> tuple[list[str], Any]:
 
 def parse_value(tp: Any, raw: str, where: str) -> Any:
     """`raw` (text after `key=`) read for a field of type `tp`: JSON where that fits the type, else the
-    literal string (so `out=123` stays the folder "123"), and `a,b` for a list of strings."""
+    literal string (so `out=123` stays the folder "123"), and `a,b` (or `a`) for a list of strings."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -203,7 +203,7 @@ def parse_value(tp: Any, raw: str, where: str) -> Any:
     candidates = [value]
     if not isinstance(value, str) or value != raw:
         candidates.append(raw)
-    if "," in raw and _is_list(tp):
+    if _is_list(tp):
         candidates.append([x.strip() for x in raw.split(",") if x.strip()])
     first_error = None
     for cand in candidates:
@@ -264,10 +264,7 @@ def layered(cls: type, file: str | os.PathLike | None = None, sets: Iterable[str
     if file:
         from roboact.utils.io import read_json
 
-        try:
-            d = read_json(file)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"--config {file}: not valid JSON ({e})") from None
+        d = read_json(file)  # a missing or malformed file: an error naming the path
         if not isinstance(d, dict):
             raise ConfigError(f"--config {file}: expected a JSON object of {cls.__name__} fields")
         from_dict_keys(cls, d, f"--config {file}")
