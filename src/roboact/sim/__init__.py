@@ -1,4 +1,5 @@
 """Simulators (optional extra `roboact[sim]`): Meta-World and LIBERO behind one small interface.
 
-Nothing in models/, backbones/ or policy/ imports this package.
+models/ and backbones/ never import this package; policy/ imports it only inside the functions that need
+an env, an expert or a demo file, so policy imports without the simulators.
 """

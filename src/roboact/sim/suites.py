@@ -9,6 +9,7 @@ module imports without them.
 """
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -210,6 +211,7 @@ def get_suite(name: str):
 # --- the per-process env cache ------------------------------------------------------------------------
 
 _ENVS: dict[tuple, Any] = {}
+_CLOSE_AT_EXIT: list[bool] = []
 
 
 def cached_env(suite: Suite, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
@@ -217,11 +219,16 @@ def cached_env(suite: Suite, task: str, image_size: int, cameras: tuple[str, ...
 
     Building an env and its renderer costs 0.2 s (Meta-World) to 5 s (LIBERO), reusing one nothing, and a
     worker runs many episodes of one task in a row. A new key closes the old env first, so a process holds
-    one GL context at a time."""
+    one GL context at a time. A pool worker exits with its env still cached: the exit hook, registered
+    after the first env started EGL (whose own hook terminates the display), frees it before EGL is gone,
+    so no EGLError is printed at exit."""
     key = (suite.name, task, image_size, tuple(cameras), max_steps)
     if key not in _ENVS:
         close_envs()
         _ENVS[key] = suite.make_env(task, image_size, tuple(cameras), max_steps=max_steps)
+        if not _CLOSE_AT_EXIT:
+            atexit.register(close_envs)
+            _CLOSE_AT_EXIT.append(True)
     return _ENVS[key]
 
 
