@@ -16,6 +16,8 @@ from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
 
 
 def register(subparsers) -> None:
+    from roboact.utils.config import add_config_options
+
     p = subparsers.add_parser(
         "policy", help="behaviour cloning on frozen encoders in simulation (paper Tables II and III)",
         description="Train R3M-style behaviour-cloning policies (BatchNorm + MLP(256, 256) on the frozen "
@@ -26,8 +28,6 @@ def register(subparsers) -> None:
                     "(otherwise listed as 'not run'). Resumable: rerun the same command. The effective config "
                     "is saved as OUT/config.json (roboact.policy.benchmark.BenchmarkConfig); --config of it "
                     "reruns the same benchmark.")
-    from roboact.utils.config import add_config_options
-
     add_config_options(p, "roboact.policy.benchmark.BenchmarkConfig")
     _rows_and_encoders(p)
     _protocol(p)
