@@ -247,17 +247,13 @@ def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
 
     suite = get_suite(cfg.suite)
     tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
-    pool = WorkerPool(cfg.workers)
     summaries = []
-    try:
-        with tqdm(total=cfg.num_demos, unit="demo", dynamic_ncols=True) as bar:
-            for task in tasks:
-                summaries.append(generate_task(cfg, suite, task, pool, bar))
-                s = summaries[-1]
-                log.info("%s: %d/%d demos (%d attempts, %d failed, %d errors) -> %s", task, s.demos,
-                         cfg.num_demos, s.attempts, s.failed, s.errors, s.path)
-    finally:
-        pool.close()
+    with WorkerPool(cfg.workers) as pool, tqdm(total=cfg.num_demos, unit="demo", dynamic_ncols=True) as bar:
+        for task in tasks:
+            summaries.append(generate_task(cfg, suite, task, pool, bar))
+            s = summaries[-1]
+            log.info("%s: %d/%d demos (%d attempts, %d failed, %d errors) -> %s", task, s.demos,
+                     cfg.num_demos, s.attempts, s.failed, s.errors, s.path)
     if cfg.video:
         write_demo_manifest(Path(cfg.output_dir))
     return summaries
