@@ -66,7 +66,7 @@ class FrozenBackbone(nn.Module):
         # device (openvino on a CPU, eager on a GPU); an explicit CPU-only runtime on a GPU is an error.
         super()._apply(fn, recurse)
         self.__dict__.pop("_engine", None)
-        if self.runtime_request != self.runtime or self.runtime != "eager":
+        if self.runtime_request != "eager":
             self.set_runtime(self.runtime_request)
         return self
 

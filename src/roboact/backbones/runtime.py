@@ -6,11 +6,11 @@ leaves most of the CPU's speed unused. Measured side by side (benchmarks/bench_r
 
 - `eager`: today's PyTorch path, fp32. The reference every other runtime is tested against.
 - `openvino`: the same weights converted by OpenVINO (traced from the PyTorch module, fp32 kept with
-  INFERENCE_PRECISION_HINT=f32). Features within 1e-4 of eager (about 1e-5 measured), batch-size invariant,
-  ~2.5x faster at batch 1. The default on a CPU.
-- `openvino-bf16`: OpenVINO with bf16 inference (needs a CPU with AVX512-BF16 or AMX). ~5x faster at batch 1,
-  but features move by ~0.1 (lossy): a named option, never a default; its effect on retrieval and on a policy
-  table is in docs/benchmarks.md.
+  INFERENCE_PRECISION_HINT=f32). Features within 1e-4 of eager (about 2e-5 measured), batch-size invariant,
+  ~2.6x faster at batch 1. The default on a CPU.
+- `openvino-bf16`: OpenVINO with bf16 inference (needs a CPU with AVX512-BF16 or AMX). ~4.8x faster at batch 1,
+  but features move by up to ~1.3 (fused-embedding cosine to eager >= 0.96): lossy, a named option, never a
+  default; its effect on retrieval and on a policy table is in docs/runtime.md.
 
 On a GPU only `eager` exists. `default` picks by device (openvino on a CPU, eager on a GPU), so the choice is
 deterministic for a machine and never depends on what happens to be installed: a runtime that cannot run is an
@@ -32,7 +32,6 @@ RUNTIMES = ("default", "eager", "openvino", "openvino-bf16")
 LOSSY = frozenset({"openvino-bf16"})
 CPU_ONLY = frozenset({"openvino", "openvino-bf16"})
 EXACT_ATOL = 1e-4    # what "same features" means for a non-lossy runtime (tests hold every runtime to it)
-
 
 RUNTIME_HELP = ("how the frozen image tower runs: default (openvino on a CPU, eager on a GPU), eager (PyTorch "
                 "fp32), openvino (fp32, features within 1e-4 of eager, ~2-3x faster on a CPU), openvino-bf16 "
@@ -135,8 +134,6 @@ def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[
     process's torch thread count, and with OpenVINO's thread pinning off so that several worker processes on
     one machine do not pin themselves to the same cores.
     """
-    if runtime == "eager":
-        return tower
     if runtime not in CPU_ONLY:
         raise ValueError(f"runtime {runtime!r} has no compiled form")
     ov = _import_openvino()

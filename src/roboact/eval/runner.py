@@ -302,9 +302,10 @@ def check_cache_runtime(cache, runtime: str | None, device: str) -> str:
     from roboact.backbones.runtime import resolve_runtime
 
     have = cache.identity.get("runtime", "eager")
-    if runtime is not None and resolve_runtime(runtime, device) != have:
+    want = None if runtime is None else resolve_runtime(runtime, device)
+    if want is not None and want != have:
         raise ValueError(f"{cache.folder}: features were extracted with runtime {have!r}, not "
-                         f"{resolve_runtime(runtime, device)!r} (--runtime {runtime}); extract them with "
+                         f"{want!r} (--runtime {runtime}); extract them with "
                          f"`roboact extract --runtime {runtime}` into another --out, or leave --runtime out")
     return have
 

@@ -30,8 +30,6 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT = "roboact-clip/1"
 
 
-
-
 class RoboActEncoder(nn.Module):
     """Frozen backbone + RoboAct-CLIP heads. The backbone is not part of `state_dict()`."""
 
