@@ -20,7 +20,6 @@ from roboact.utils.config import check
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class DemoConfig:
     out: str = "runs/demo"
