@@ -115,5 +115,93 @@ def test_fused_plus_frame_is_fused_beside_the_current_frame_feature(tiny_checkpo
                           EncoderSettings("hf-clip", tiny_clip_backbone.path, stride=2))
     assert torch.allclose(emb[:, :-d], fused.embed_episode(feats), atol=1e-6)
     assert enc.identity()["output"] == "fused+frame" and enc.identity() != fused.identity()
-    with pytest.raises(PolicyError, match="output must be one of .*fused\\+frame"):
-        EncoderSettings(output="tokens")
+    with pytest.raises(PolicyError, match="output must be one of .*fused\\+frame.*tokens"):
+        EncoderSettings(output="token")
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_roboact_tokens_offline_equal_the_closed_loop_stream(tiny_checkpoints, settings, stride):
+    """The Temporal Diff-Transformer's states as trained on (embed_episode) are those the policy gets online."""
+    settings.output, settings.stride = "tokens", stride
+    enc = build_encoder(RowSpec("x", "roboact", str(tiny_checkpoints["full"])), settings)
+    cfg = enc.enc.cfg
+    assert enc.token_shape == (cfg.n_frames - 1, cfg.temporal_width) and enc.dim == cfg.temporal_width
+    frames = np.random.default_rng(4).integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
+    offline = enc.embed_episode(enc.frame_features(frames))                  # (T, n-1, W)
+    assert offline.shape == (9, *enc.token_shape)
+    enc.reset()
+    online = torch.cat([enc.step(f) for f in frames])
+    assert torch.allclose(offline, online, atol=1e-5)
+    # the last token is the summary the fused output is built from (eq. 6), so nothing new is computed
+    fusion = enc.enc.heads.fusion
+    windows = enc.frame_features(frames)[window_indices(9, cfg.n_frames, stride)]
+    assert torch.allclose(offline[:, -1], fusion.temporal(fusion.input_norm(windows)), atol=1e-6)
+    assert enc.identity()["output"] == "tokens"
+
+
+def test_tokens_leave_every_fused_output_unchanged(tiny_checkpoints, tiny_clip_backbone):
+    enc = build_encoder(RowSpec("x", "roboact", str(tiny_checkpoints["full"])),
+                        EncoderSettings("hf-clip", tiny_clip_backbone.path)).enc
+    feats = torch.randn(3, enc.cfg.n_frames, tiny_clip_backbone.image_dim)
+    before = enc.encode_video(feats)
+    tokens = enc.encode_tokens(feats)
+    assert tokens.shape == (3, enc.cfg.n_frames - 1, enc.cfg.temporal_width)
+    assert all(torch.equal(before[k], v) for k, v in enc.encode_video(feats).items())
+
+
+@pytest.mark.parametrize("variant", ["no_temporal", "meanpool"])
+def test_tokens_of_a_model_without_a_temporal_module_name_its_outputs(tiny_checkpoints, tiny_clip_backbone, tmp_path,
+                                                                      variant):
+    from .conftest import save_checkpoint
+
+    path = tiny_checkpoints.get(variant) or save_checkpoint(tiny_clip_backbone, tmp_path / variant, fusion="meanpool",
+                                                            disentangle=False)
+    settings = EncoderSettings("hf-clip", tiny_clip_backbone.path, output="tokens")
+    with pytest.raises(PolicyError, match="no Temporal Diff-Transformer.*outputs are fused, subject, action, "
+                                          "object, fused\\+frame$"):
+        build_encoder(RowSpec("abl", "roboact", str(path)), settings)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_backbone_tokens_are_the_window_of_frame_features(settings, tiny_clip_backbone, stride):
+    settings.window, settings.stride = 4, stride
+    enc = build_encoder(RowSpec("bb", "backbone", output="tokens"), settings)
+    d = tiny_clip_backbone.image_dim
+    assert enc.token_shape == (4, d)
+    frames = np.random.default_rng(5).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    feats = enc.frame_features(frames)
+    offline = enc.embed_episode(feats)                                       # (T, n, d)
+    assert torch.equal(offline, feats[window_indices(8, 4, stride)])
+    assert torch.equal(offline[:, -1], feats)                                # each window ends at the current frame
+    enc.reset()
+    online = torch.cat([enc.step(f) for f in frames])
+    assert torch.allclose(offline, online, atol=1e-5)
+    frame_row = build_encoder(RowSpec("bb", "backbone"), settings)
+    # same frame cache; the frame row keeps its identity (old cells keep their keys), the tokens row differs
+    assert enc.frame_identity() == frame_row.frame_identity()
+    assert frame_row.identity() == {"kind": "frame", **frame_row.frame_identity()}
+    assert enc.identity() == {**frame_row.identity(), "output": "tokens", "window": 4, "stride": stride}
+
+
+def test_backbone_tokens_in_lockstep_drop_ended_envs(settings):
+    settings.window, settings.stride = 3, 2
+    enc = build_encoder(RowSpec("bb", "backbone", output="tokens"), settings)
+    frames = np.random.default_rng(6).integers(0, 255, (5, 3, 32, 32, 3), dtype=np.uint8)   # (T, B, ...)
+    enc.reset()
+    batched = [enc.step(frames[0]), enc.step(frames[1])]
+    enc.keep([0, 2])
+    batched += [enc.step(frames[t][[0, 2]]) for t in range(2, 5)]
+    single = build_encoder(RowSpec("bb", "backbone", output="tokens"), settings)
+    single.reset()
+    alone = [single.step(frames[t][2]) for t in range(5)]
+    assert torch.allclose(batched[-1][1], alone[-1][0], atol=1e-5)
+
+
+def test_row_outputs_are_checked_per_kind(tiny_checkpoints):
+    assert RowSpec("bb", "backbone", output="tokens").for_seed(0).output == "tokens"
+    multi = RowSpec("m", "roboact", seed_paths=("a", "b"), output="tokens")
+    assert multi.for_seed(1).output == "tokens" and multi.for_seed(1).path == "b"
+    with pytest.raises(PolicyError, match="output must be one of \\('frame', 'tokens'\\) for a backbone row"):
+        RowSpec("bb", "backbone", output="fused")
+    with pytest.raises(PolicyError, match="takes no output"):
+        RowSpec("r3m", "r3m", output="tokens")

@@ -22,7 +22,7 @@ from torch import nn
 from roboact.data.video import uniform_indices
 from roboact.models.checkpoints import CONFIG_NAME, CheckpointError, check_backbone, resolve_checkpoint
 from roboact.models.config import RoboActConfig
-from roboact.models.roboact_clip import RoboActCLIP
+from roboact.models.roboact_clip import RoboActCLIP, check_frame_features
 from roboact.utils.config import ConfigError, from_dict
 from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
@@ -102,6 +102,22 @@ class RoboActEncoder(nn.Module):
         out = self.heads.encode_frames(feats.to(dev, torch.float32))
         res = {"subject": out.subject, "action": out.action, "object": out.object, "fused": out.video}
         return {k: _maybe_norm(v, normalize) for k, v in res.items()}
+
+    @property
+    def has_tokens(self) -> bool:
+        """Whether `encode_tokens` exists: only models with a Temporal Diff-Transformer have per-frame states."""
+        return self.heads.fusion.temporal is not None
+
+    @torch.no_grad()
+    def encode_tokens(self, features: torch.Tensor) -> torch.Tensor:
+        """Cached frame features [B, n, d] -> the Temporal Diff-Transformer's states [B, n-1, temporal_width],
+        one per frame difference, the last being the summary eq. 8 fuses. A separate call rather than a key of
+        `encode_video`, so the fused outputs keep one type and cost nothing more; ValueError without the module."""
+        feats = features.unsqueeze(0) if features.ndim == 2 else features
+        dev = next(self.heads.parameters()).device
+        x = feats.to(dev, torch.float32)
+        check_frame_features(x, self.cfg.image_dim)
+        return self.heads.fusion.tokens(x)                                   # (B, n-1, W)
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str] | str, normalize: bool = False) -> dict[str, torch.Tensor]:

@@ -15,17 +15,46 @@ import numpy as np
 import torch
 
 
+class FrameWindow:
+    """The ring of the last n frame features of B environments in lockstep, oldest first, left-padded with the
+    first frame's features at episode start. The one home of the window rule, shared by the stream below and
+    by the policy's windowed encoders (roboact.policy.encoders), whose offline twin is `window_indices`."""
+
+    def __init__(self, n: int):
+        if n < 2:
+            raise ValueError(f"a streaming window needs at least 2 frames, got {n}")
+        self.n = int(n)
+        self.window: torch.Tensor | None = None   # (B, n, d)
+
+    def reset(self) -> None:
+        self.window = None
+
+    def push(self, feats: torch.Tensor) -> torch.Tensor:
+        """Add the newest frame features [B, d]; the window [B, n, d] ending with them."""
+        if self.window is None:
+            self.window = feats.unsqueeze(1).repeat(1, self.n, 1)            # (B, n, d) padded with frame 0
+        else:
+            if self.window.shape[0] != feats.shape[0]:
+                raise ValueError(f"stream holds {self.window.shape[0]} environments, got a batch of "
+                                 f"{feats.shape[0]} frames; call reset() between episodes")
+            self.window = torch.cat([self.window[:, 1:], feats.unsqueeze(1)], dim=1)
+        return self.window
+
+    def keep(self, rows) -> None:
+        """Only the environments at these batch positions go on. Before the first frame there is nothing to drop."""
+        if self.window is not None:
+            self.window = self.window[torch.as_tensor(list(rows), dtype=torch.long)]
+
+
 class StreamingEncoder:
     def __init__(self, encoder, n_frames: int | None = None):
         self.encoder = encoder
-        self.n = int(n_frames or encoder.cfg.n_frames)
-        if self.n < 2:
-            raise ValueError(f"a streaming window needs at least 2 frames, got {self.n}")
-        self._window: torch.Tensor | None = None   # (B, n, d) frame features, oldest first
+        self._ring = FrameWindow(int(n_frames or encoder.cfg.n_frames))
+        self.n = self._ring.n
 
     def reset(self) -> None:
         """Forget the episode (call at every episode start)."""
-        self._window = None
+        self._ring.reset()
 
     @torch.no_grad()
     def step(self, frame: np.ndarray | torch.Tensor, normalize: bool = False) -> dict[str, torch.Tensor]:
@@ -35,24 +64,16 @@ class StreamingEncoder:
         if x.ndim == 3:
             x = x.unsqueeze(0)
         feats = self.encoder.backbone.encode_images(x)                       # (B, d): the only backbone call
-        if self._window is None:
-            self._window = feats.unsqueeze(1).repeat(1, self.n, 1)            # (B, n, d) padded with frame 0
-        else:
-            if self._window.shape[0] != feats.shape[0]:
-                raise ValueError(f"stream holds {self._window.shape[0]} environments, got a batch of "
-                                 f"{feats.shape[0]} frames; call reset() between episodes")
-            self._window = torch.cat([self._window[:, 1:], feats.unsqueeze(1)], dim=1)
-        return self.encoder.encode_video(self._window, normalize=normalize)
+        return self.encoder.encode_video(self._ring.push(feats), normalize=normalize)
 
     def keep(self, rows) -> None:
         """Batched streams (several environments in lockstep): only the environments at these batch
-        positions go on; the others' episodes ended. Before the first frame there is nothing to drop."""
-        if self._window is not None:
-            self._window = self._window[torch.as_tensor(list(rows), dtype=torch.long)]
+        positions go on; the others' episodes ended."""
+        self._ring.keep(rows)
 
     @property
     def window(self) -> torch.Tensor | None:
-        return self._window
+        return self._ring.window
 
 
 def window_from_scratch(encoder, frames: np.ndarray, n: int) -> torch.Tensor:

@@ -66,13 +66,22 @@ class TemporalDiffTransformer(nn.Module):
                                     for _ in range(cfg.temporal_layers))
         self.norm = nn.LayerNorm(cfg.temporal_width)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def states(self, frames: torch.Tensor) -> torch.Tensor:
+        """Eqs. 4-5: frame features [B, n, d] -> one state per frame difference [B, n-1, W], before the norm."""
         diffs = frames[:, 1:] - frames[:, :-1]                       # (B, n-1, d)   eq. 4
         x = self.inp(diffs)                                          # (B, n-1, W)
         bias = self.rel_bias(x.shape[1], x.device)                   # (H, n-1, n-1)
         for blk in self.blocks:
             x = blk(x, bias)                                         # eq. 5
-        return self.norm(x[:, -1])                                   # (B, W)        eq. 6: last token
+        return x
+
+    def tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """Every difference's normalised state [B, n-1, W], for a policy that pools them itself (the `tokens`
+        output); the last one is `forward`'s Tem. The norm is per token, so normalising all changes no token."""
+        return self.norm(self.states(frames))                        # (B, n-1, W)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.states(frames)[:, -1])                 # (B, W)        eq. 6: last token
 
 
 class VisualFusion(nn.Module):
@@ -99,6 +108,14 @@ class VisualFusion(nn.Module):
         if self.temporal is None:
             return [first, last]
         return [self.temporal(f), last - first, first, last]         # Tem, dF (eq. 7), F1, Fn
+
+    def tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """The Temporal Diff-Transformer's per-difference states [B, n-1, W] on the same normalised frames as
+        eq. 8's Tem (which is their last); ablation 1 and the meanpool baseline have no temporal module."""
+        if self.temporal is None:
+            raise ValueError("this model has no Temporal Diff-Transformer (ablation 1 or the meanpool baseline), "
+                             "so it has no per-frame tokens")
+        return self.temporal.tokens(self.input_norm(frames))         # (B, n-1, W)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         parts = self.parts(frames)

@@ -8,6 +8,10 @@ the proprioception concatenated; BatchNorm1d is per feature, so this is a BatchN
 on the proprioception. As in their BC (`set_transforms=True`), the output is rescaled by the demo actions'
 mean and standard deviation and the MSE is taken in action units. The policy is a plain module; the
 training loop (train.py) owns the optimizer. Saved as safetensors + JSON, nothing pickled.
+
+Token inputs (an encoder's `tokens` output, [B, n, w]) are first pooled into one vector by a learned
+attention head (`AttentionPool`, Voltron's multi-head attention pooling), trained with the policy; the
+proprioception joins after pooling, and the BatchNorm and MLP are as above on [pooled; proprio].
 """
 from __future__ import annotations
 
@@ -26,11 +30,32 @@ from roboact.utils.config import check, from_dict
 
 
 @dataclass
+class PoolConfig:
+    """The attention-pooling head for token inputs (Voltron's MAP defaults, scaled to a 256-wide policy)."""
+
+    width: int = 256                   # tokens are projected to this width before attention
+    queries: int = 1                   # learned queries; the pooled vector is their concatenation
+    heads: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("width", "queries", "heads"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and v >= 1, f"pool.{name}", f"must be a positive integer, got {v!r}")
+        check(self.width % self.heads == 0, "pool.width", f"{self.width} is not divisible by pool.heads={self.heads}")
+
+    @property
+    def out_dim(self) -> int:
+        return self.width * self.queries
+
+
+@dataclass
 class BCConfig:
-    embed_dim: int
+    embed_dim: int                     # the input vector's width, or each token's when n_tokens > 0
     proprio_dim: int
     action_dim: int
     hidden: list[int] = field(default_factory=lambda: [256, 256])
+    n_tokens: int = 0                  # 0: a vector input (B, embed_dim); n: tokens (B, n, embed_dim), pooled
+    pool: PoolConfig | None = None     # token inputs only; default PoolConfig()
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "action_dim"):
@@ -40,13 +65,50 @@ class BCConfig:
               f"must be an integer >= 0, got {self.proprio_dim!r}")
         check(bool(self.hidden) and all(isinstance(h, int) and h >= 1 for h in self.hidden), "hidden",
               f"must be a non-empty list of positive widths, got {self.hidden!r}")
+        check(isinstance(self.n_tokens, int) and self.n_tokens >= 0, "n_tokens",
+              f"must be an integer >= 0, got {self.n_tokens!r}")
+        check(self.n_tokens > 0 or self.pool is None, "pool", "only for token inputs (n_tokens > 0)")
+        if self.n_tokens and self.pool is None:
+            self.pool = PoolConfig()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.n_tokens, self.embed_dim) if self.n_tokens else (self.embed_dim,)
+
+
+class AttentionPool(nn.Module):
+    """Tokens (B, n, w) -> one vector (B, queries * width): learned queries attend over the tokens.
+
+    Multi-head attention pooling as in Voltron's MAP block (Karamcheti et al., "Language-Driven Representation
+    Learning for Robotics", RSS 2023; github.com/siddk/voltron-robotics, after Set Transformer's PMA): project
+    the tokens, let learned latent queries attend over them, then post-norm residual attention and MLP. We use
+    LayerNorm and a GELU MLP (Voltron's non-default variant) and torch's attention. Learned rather than a mean
+    or the last token because which frames matter for the action is what the policy has to find out.
+    """
+
+    def __init__(self, token_dim: int, cfg: PoolConfig):
+        super().__init__()
+        self.proj = nn.Linear(token_dim, cfg.width)
+        self.queries = nn.Parameter(torch.randn(cfg.queries, cfg.width) * 0.02)
+        self.attn = nn.MultiheadAttention(cfg.width, cfg.heads, batch_first=True)
+        self.attn_norm = nn.LayerNorm(cfg.width)
+        self.mlp = nn.Sequential(nn.Linear(cfg.width, 4 * cfg.width), nn.GELU(), nn.Linear(4 * cfg.width, cfg.width))
+        self.mlp_norm = nn.LayerNorm(cfg.width)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.proj(tokens)                                                   # (B, n, W)
+        q = self.queries.unsqueeze(0).expand(len(x), -1, -1)                     # (B, K, W)
+        q = self.attn_norm(q + self.attn(q, x, x, need_weights=False)[0])        # (B, K, W)
+        q = self.mlp_norm(q + self.mlp(q))                                       # (B, K, W)
+        return q.flatten(1)                                                      # (B, K * W)
 
 
 class BCPolicy(nn.Module):
     def __init__(self, cfg: BCConfig):
         super().__init__()
         self.cfg = cfg
-        width = cfg.embed_dim + cfg.proprio_dim
+        self.pool = AttentionPool(cfg.embed_dim, cfg.pool) if cfg.n_tokens else None
+        width = (cfg.pool.out_dim if cfg.n_tokens else cfg.embed_dim) + cfg.proprio_dim
         self.input_norm = nn.BatchNorm1d(width)
         layers: list[nn.Module] = []
         for h in cfg.hidden:
@@ -65,11 +127,14 @@ class BCPolicy(nn.Module):
 
     def forward(self, emb: torch.Tensor, proprio: torch.Tensor,
                 target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """emb (B, E), proprio (B, P) -> (actions (B, A), MSE loss against target or None)."""
-        if emb.ndim != 2 or emb.shape[1] != self.cfg.embed_dim:
-            raise ValueError(f"embedding must be (B, {self.cfg.embed_dim}), got {tuple(emb.shape)}")
+        """emb (B, E) or tokens (B, n, E), proprio (B, P) -> (actions (B, A), MSE loss against target or None)."""
+        shape = self.cfg.input_shape
+        if tuple(emb.shape[1:]) != shape:
+            raise ValueError(f"embedding must be (B, {', '.join(map(str, shape))}), got {tuple(emb.shape)}")
         if proprio.shape != (emb.shape[0], self.cfg.proprio_dim):
             raise ValueError(f"proprio must be ({emb.shape[0]}, {self.cfg.proprio_dim}), got {tuple(proprio.shape)}")
+        if self.pool is not None:
+            emb = self.pool(emb)                                                # (B, K * W)
         x = self.input_norm(torch.cat([emb, proprio], dim=-1))                  # (B, E + P)
         act = self.mlp(x) * self.action_std + self.action_mean                  # (B, A)
         loss = F.mse_loss(act, target) if target is not None else None
@@ -77,7 +142,7 @@ class BCPolicy(nn.Module):
 
     @torch.no_grad()
     def act(self, emb: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        """One control step in eval mode: (1, E), (1, P) -> (A,)."""
+        """One control step in eval mode: (1, E) or (1, n, E), (1, P) -> (A,)."""
         return self(emb, proprio)[0][0]
 
     # --- persistence ---------------------------------------------------------------------------

@@ -258,12 +258,17 @@ class CellJob:
 
 
 def cell_key(identity: dict, job: CellJob) -> str:
-    """Hash of everything that changes a cell's result."""
+    """Hash of everything that changes a cell's result. The attention-pooling settings change only token rows,
+    so only theirs carry them (every other cell keeps the key it had before token inputs existed)."""
     from roboact import __version__
 
+    train = asdict(job.train)
+    pool = train.pop("pool")
     blob = {"encoder": identity, "suite": job.suite, "task": job.task, "seed": job.seed,
-            "demo": job.source.sha256, "demos": job.source.keys, "train": asdict(job.train),
+            "demo": job.source.sha256, "demos": job.source.keys, "train": train,
             "rollouts": job.rollouts, "max_steps": job.max_steps, "image_size": job.image_size, "v": __version__}
+    if identity.get("output") == "tokens":
+        blob["pool"] = pool
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -411,7 +416,8 @@ def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: li
 
     reports = []
     for r in rows:
-        rep = RowReport(r.spec.name, r.spec.kind, r.role, r.status, r.pretraining)
+        rep = RowReport(r.spec.name, r.spec.kind, r.role, r.status, r.pretraining,
+                        input=r.encoder.input_label() if r.encoder is not None else "")
         for (name, t, seed), folder in folders.items():
             if name == r.spec.name:
                 rep.cells.setdefault(t, {})[seed] = read_json(folder / "result.json")

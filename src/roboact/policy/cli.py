@@ -13,6 +13,7 @@ import shlex
 import sys
 
 from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
+from roboact.policy.encoders import BACKBONE_OUTPUTS, OUTPUTS
 
 
 def register(subparsers) -> None:
@@ -55,9 +56,15 @@ def _rows_and_encoders(p) -> None:
                    help="leave out the frozen-backbone-alone row")
     p.add_argument("--backbone", help="frozen backbone shared by every row (default lite0-minilm)")
     p.add_argument("--backbone-path", default=None)
-    p.add_argument("--output", choices=("fused", "subject", "action", "object", "fused+frame"),
+    p.add_argument("--output", choices=OUTPUTS,
                    help="which RoboAct-CLIP output the policy sees (default fused, the paper's; fused+frame: "
-                        "the fused embedding beside the current frame's backbone feature; labelled in the tables)")
+                        "the fused embedding beside the current frame's backbone feature; tokens: the Temporal "
+                        "Diff-Transformer's per-frame states, pooled by a learned attention head in the policy; "
+                        "labelled in the tables)")
+    p.add_argument("--backbone-output", nargs="+", choices=BACKBONE_OUTPUTS, default=None, metavar="{frame,tokens}",
+                   help="the frozen-backbone rows, one per value (default frame: the current frame's feature; "
+                        "tokens: the features of the same window of frames as RoboAct's, attention-pooled like "
+                        "--output tokens). `--backbone-output frame tokens` gives both rows in one run")
     p.add_argument("--window", type=int, default=None, help="RoboAct stream window (default: checkpoint's n)")
     p.add_argument("--stride", type=int,
                    help="control steps between the RoboAct window's frames (default 1: the last n frames)")
@@ -133,15 +140,15 @@ def parse_models(items: list[str]):
     return rows
 
 
-ROW_FLAGS = ("model", "r3m", "mpi", "clip", "no_backbone_row")
+ROW_FLAGS = ("model", "r3m", "mpi", "clip", "no_backbone_row", "backbone_output")
 
 
 def build_config(args):
     """BenchmarkConfig from --config, --set and the flags that were given (flags win), over the mode's
-    preset. The rows come from the row flags (--model, --r3m, --mpi, --clip, --no-backbone-row) when any is
-    given or the config names none; the frozen-backbone row is named after the effective --backbone."""
+    preset. The rows come from the row flags (--model, --r3m, --mpi, --clip, --no-backbone-row,
+    --backbone-output) when any is given or the config names none; the frozen-backbone rows are named after the
+    effective --backbone (and, for tokens, window and stride)."""
     from roboact.policy.benchmark import BenchmarkConfig
-    from roboact.policy.encoders import EncoderSettings
     from roboact.utils.config import deep_merge, from_dict, layered
 
     user = layered(BenchmarkConfig, args.config, args.overrides, {
@@ -156,8 +163,7 @@ def build_config(args):
         "progress": False if args.no_progress else None,
         "command": " ".join(["roboact", *map(shlex.quote, sys.argv[1:])])})
     if "rows" not in user or any(getattr(args, f) is not None for f in ROW_FLAGS):
-        backbone = user.get("encoder", {}).get("backbone", EncoderSettings.backbone)
-        user["rows"] = [dataclasses.asdict(r) for r in _rows(args, backbone)]
+        user["rows"] = [dataclasses.asdict(r) for r in _rows(args, user.get("encoder", {}))]
     return from_dict(BenchmarkConfig, deep_merge(policy_defaults(user), user))
 
 
@@ -175,13 +181,27 @@ def policy_defaults(user: dict) -> dict:
     return {**base, "train": train, "mode": mode, "out": f"runs/policy/{suite}-{mode}"}
 
 
-def _rows(args, backbone: str):
+def _rows(args, encoder: dict):
+    """The rows the flags ask for; `encoder`: the EncoderSettings fields given so far (flags, --set, --config)."""
     from roboact.policy.encoders import RowSpec
 
-    rows = [] if args.no_backbone_row else [RowSpec(f"frozen backbone alone ({backbone})", "backbone")]
+    outputs = [] if args.no_backbone_row else list(dict.fromkeys(args.backbone_output or ["frame"]))
+    rows = [RowSpec(backbone_row_name(o, encoder), "backbone", output=None if o == "frame" else o) for o in outputs]
     rows += parse_models(args.model or [])
     return rows + [RowSpec("R3M", "r3m", args.r3m), RowSpec("MPI", "mpi", args.mpi),
                    RowSpec("CLIP (real)", "clip", args.clip)]
+
+
+def backbone_row_name(output: str, encoder: dict) -> str:
+    """The frame row keeps the name (so the cell folders) it always had; the tokens row says what it sees."""
+    from roboact.policy.encoders import EncoderSettings, backbone_window
+
+    backbone = encoder.get("backbone", EncoderSettings.backbone)
+    if output == "frame":
+        return f"frozen backbone alone ({backbone})"
+    n, stride = backbone_window(encoder.get("window")), encoder.get("stride", 1)
+    spacing = f", stride {stride}" if stride != 1 else ""
+    return f"frozen backbone alone ({backbone}; tokens: {n} frames{spacing}, attention pooling)"
 
 
 def _bench(args) -> int:

@@ -11,6 +11,11 @@ Two caches, both safetensors files keyed by an identity hash and the demo file's
 Every RoboAct-CLIP checkpoint on the same backbone shares the frame features, so a table of four rows
 runs the backbone over the demos once. A rewritten demo file gets a new sha and is re-encoded; a cache
 file that cannot be read is recomputed (with a warning), never trusted.
+
+Token inputs: RoboAct's `tokens` ([T, n-1, W], 15 x 256 per step by default) are cached like any embedding,
+in float32 (exactly what `step` gives in closed loop; 3x the size of the frame features it is built from).
+The backbone's `tokens` are only its frame features gathered by window (`episode_windows`), so nothing more
+is cached: the set keeps [N, d] features and [N, n] row indices and gathers a batch's windows on the fly.
 """
 from __future__ import annotations
 
@@ -171,23 +176,35 @@ class DemoFeatureCache:
 # --- the BC dataset --------------------------------------------------------------------------------
 @dataclass
 class DemoSet:
-    """Every step of the used demos: embeddings (N, D), proprio (N, P), actions (N, A), demo index (N,)."""
+    """Every step of the used demos: embeddings (N, D) or (N, n, w), proprio (N, P), actions (N, A), demo index
+    (N,). With `windows` (N, n), step i's input is embeddings[windows[i]] (frame features gathered by window)."""
 
     embeddings: torch.Tensor
     proprio: torch.Tensor
     actions: torch.Tensor
     episode: torch.Tensor
     source: DemoSource
+    windows: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
 
+    def inputs(self, idx: torch.Tensor) -> torch.Tensor:
+        """The policy inputs of steps `idx`: (B, D) or (B, n, w)."""
+        return self.embeddings[idx if self.windows is None else self.windows[idx]]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.inputs(torch.zeros(1, dtype=torch.long)).shape[1:])
+
 
 def encode_demos(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite,
                  cache: DemoFeatureCache) -> dict[str, torch.Tensor]:
-    """Per-step embeddings of every used demo, through both cache levels (frames only if needed)."""
+    """Per-step embeddings of every used demo, through both cache levels (frames only if needed); for an
+    encoder with `episode_windows`, the frame features themselves (its windows are gathered later)."""
     ident = encoder.identity()
-    have = cache.load("embed", ident, src.sha256)
+    gathered = encoder.episode_windows(1) is not None
+    have = {} if gathered else cache.load("embed", ident, src.sha256)
     if all(k in have for k in src.keys):
         return {k: have[k] for k in src.keys}
 
@@ -196,13 +213,15 @@ def encode_demos(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite,
 
     feats = cache.get_or_compute("frames", encoder.frame_identity(), src.sha256, src.keys, frames,
                                  desc=f"frame features {src.path.stem}")
+    if gathered:
+        return feats
     return cache.get_or_compute("embed", ident, src.sha256, src.keys, lambda k: encoder.embed_episode(feats[k]),
                                 desc=f"embeddings {src.path.stem}")
 
 
 def load_demo_set(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite, cache: DemoFeatureCache) -> DemoSet:
     emb = encode_demos(encoder, src, suite, cache)
-    embs, props, acts, eps = [], [], [], []
+    embs, props, acts, eps, wins, offset = [], [], [], [], [], 0
     for i, key in enumerate(src.keys):
         low = read_fields(src, key, ["actions", *(f"obs/{k}" for k in suite.proprio_keys)])
         prop = np.concatenate([np.asarray(low[f"obs/{k}"], np.float32).reshape(len(low["actions"]), -1)
@@ -213,9 +232,14 @@ def load_demo_set(encoder: FrozenObsEncoder, src: DemoSource, suite: BenchSuite,
                               f"{suite.action_dim}")
         if len(emb[key]) != len(prop):
             raise PolicyError(f"{src.path}: data/{key}: {len(emb[key])} cached embeddings for {len(prop)} steps")
+        windows = encoder.episode_windows(len(prop))                                  # (T, n) or None
+        if windows is not None:
+            wins.append(windows + offset)
+        offset += len(prop)
         embs.append(emb[key])
         props.append(torch.from_numpy(prop))
         # the env clips actions to [-1, 1]; scripted experts may ask for more, so learn what is executed
         acts.append(torch.from_numpy(np.clip(low["actions"], -1.0, 1.0).astype(np.float32)))
         eps.append(torch.full((len(prop),), i, dtype=torch.long))
-    return DemoSet(torch.cat(embs), torch.cat(props), torch.cat(acts), torch.cat(eps), src)
+    return DemoSet(torch.cat(embs), torch.cat(props), torch.cat(acts), torch.cat(eps), src,
+                   torch.cat(wins) if wins else None)

@@ -9,19 +9,24 @@ two stages so that demonstrations are encoded cheaply and exactly as at control 
              step(frames [B, H, W, 3])        -> [B, D]     B envs in lockstep; keep(rows) drops ended ones
 
 `embed_episode(frame_features(frames))[t]` equals the t-th `step` after a `reset` (tests check it), so
-a policy is trained on exactly the inputs it will see in closed loop.
+a policy is trained on exactly the inputs it will see in closed loop. Encoders with a `token_shape` (n, w)
+give a sequence instead of a vector — [T, n, w] and [B, n, w] — which the BC policy pools with a learned
+attention head (bc.py).
 
 Kinds (a row of the benchmark each):
 - `RoboActObsEncoder`: a RoboAct-CLIP checkpoint, streaming (`roboact.load(...).stream()`): the window of
   the last n frames (left-padded with the first frame at episode start; optionally `stride` steps apart),
   one backbone call per step; the policy sees one of its outputs (`fused` by default, or
-  `subject`/`action`/`object`).
+  `subject`/`action`/`object`, or `tokens`: the Temporal Diff-Transformer's n-1 per-frame states).
 - `FrameObsEncoder`: the current frame's image feature of a frozen network: the backbone alone (the
   paper's "CLIP" row, with our offline backbone), real CLIP through `hf-clip`, or R3M.
+- `FrameWindowObsEncoder`: the backbone's features of the same window of frames as RoboAct's, as n tokens
+  (the backbone row's `tokens` output), so a token policy on RoboAct is compared with one on its backbone.
 - MPI cannot be loaded here (see `load_mpi`); its row reports why.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +40,10 @@ from roboact.policy.suites import PolicyError
 # What the policy sees of a RoboAct checkpoint: the paper's fused embedding, one factor branch, or the fused
 # embedding next to the current frame's backbone feature ("fused+frame": the branches drop object position
 # that the raw frame feature keeps, docs/RESULTS.md's probes).
-OUTPUTS = ("fused", "subject", "action", "object", "fused+frame")
+# "tokens": the Temporal Diff-Transformer's per-frame states, pooled by the policy's attention head (bc.py).
+OUTPUTS = ("fused", "subject", "action", "object", "fused+frame", "tokens")
+# What the policy sees of the frozen backbone alone: the current frame, or the window's frames as tokens.
+BACKBONE_OUTPUTS = ("frame", "tokens")
 KINDS = ("roboact", "backbone", "clip", "r3m", "mpi")
 
 
@@ -49,7 +57,8 @@ class EncoderUnavailable(Exception):
 
 class FrozenObsEncoder:
     name: str = "encoder"
-    dim: int = 0
+    dim: int = 0                                  # the vector's width, or each token's
+    token_shape: tuple[int, int] | None = None    # (n, dim) when the policy sees n tokens; None: one vector
 
     def frame_identity(self) -> dict:
         """What determines `frame_features` (the cache key of the expensive stage)."""
@@ -73,6 +82,16 @@ class FrozenObsEncoder:
 
     def keep(self, rows: list[int]) -> None:
         """Lockstep rollouts: only the envs at these batch positions go on. Stateless encoders ignore it."""
+
+    def episode_windows(self, t: int) -> torch.Tensor | None:
+        """[T, n] frame indices when the input at step t is just the frame features of row t's frames: then the
+        data path gathers them from the cached [T, d] features on the fly rather than caching [T, n, d] (1280-d
+        backbone features x 16 frames). None: the data path caches `embed_episode`."""
+        return None
+
+    def input_label(self) -> str:
+        """What the policy sees, for the tables."""
+        return f"{self.dim}-d vector"
 
 
 def _batch(frame: np.ndarray) -> np.ndarray:
@@ -106,74 +125,132 @@ class FrameObsEncoder(FrozenObsEncoder):
     def step(self, frame: np.ndarray) -> torch.Tensor:
         return self.net.encode_images(_batch(frame)).float()                # (B, d)
 
+    def input_label(self) -> str:
+        return f"current frame's {self.dim}-d feature"
 
-class RoboActObsEncoder(FrozenObsEncoder):
-    """A RoboAct-CLIP checkpoint as an observation encoder: the window of the last n frames, `stride` control
-    steps apart, ending at the current frame.
+
+class WindowedObsEncoder(FrozenObsEncoder):
+    """Encoders that see the window of the last n frames, `stride` control steps apart, ending at the current
+    frame; `window_indices` is the same window offline.
 
     Pretraining clips are n frames spread over a whole atomic action (Meta-World: ~73 control steps, so ~5
     steps apart); a stride > 1 makes the control-time window span a comparable stretch. It is built from
-    `stride` streams of `encoder.stream()` fed in turn (stream t mod stride gets frame t), so every step
-    still costs one backbone call, and each stream pads its start with its own first frame.
+    `stride` rings of frame features fed in turn (ring t mod stride gets frame t), so every step still costs
+    one backbone call, and each ring pads its start with its own first frame.
     """
+
+    def __init__(self, net, name: str, window: int, stride: int):
+        from roboact.models.streaming import FrameWindow
+
+        if stride < 1:
+            raise PolicyError(f"stride must be >= 1, got {stride}")
+        if window < 2:
+            raise PolicyError(f"window must be >= 2 frames, got {window}")
+        self.net, self.name = net, name
+        self.window, self.stride = int(window), int(stride)
+        self.rings = [FrameWindow(self.window) for _ in range(self.stride)]
+        self._t = 0
+
+    def frame_identity(self) -> dict:
+        return frame_identity(self.net)
+
+    def frame_features(self, frames: np.ndarray) -> torch.Tensor:
+        return self.net.encode_images(frames).float()                       # (T, d)
+
+    def reset(self) -> None:
+        for r in self.rings:
+            r.reset()
+        self._t = 0
+
+    def keep(self, rows: list[int]) -> None:
+        for r in self.rings:
+            r.keep(rows)
+
+    def _push(self, frame: np.ndarray) -> torch.Tensor:
+        """Encode the newest frame(s) (the step's one backbone call) into their ring: its window [B, n, d]."""
+        ring = self.rings[self._t % self.stride]
+        self._t += 1
+        return ring.push(self.net.encode_images(_batch(frame)))
+
+
+class FrameWindowObsEncoder(WindowedObsEncoder):
+    """The frozen backbone's features of the window's n frames, as n tokens (the backbone row's `tokens`)."""
+
+    def __init__(self, net, name: str, window: int, stride: int = 1):
+        super().__init__(net, name, window, stride)
+        self.dim = int(net.image_dim)
+        self.token_shape = (self.window, self.dim)
+
+    def identity(self) -> dict:
+        # the current-frame row's identity plus what makes this one differ, so the frame row keeps its keys
+        return {"kind": "frame", **self.frame_identity(), "output": "tokens", "window": self.window,
+                "stride": self.stride}
+
+    def embed_episode(self, features: torch.Tensor) -> torch.Tensor:
+        return features.float()[self.episode_windows(len(features))]        # (T, n, d)
+
+    def episode_windows(self, t: int) -> torch.Tensor:
+        return window_indices(t, self.window, self.stride)                  # (T, n)
+
+    def step(self, frame: np.ndarray) -> torch.Tensor:
+        return self._push(frame).float().cpu()                              # (B, n, d)
+
+    def input_label(self) -> str:
+        return (f"tokens: {self.window} frames' {self.dim}-d features (stride {self.stride}), attention-pooled "
+                "by the policy")
+
+
+class RoboActObsEncoder(WindowedObsEncoder):
+    """A RoboAct-CLIP checkpoint as an observation encoder on the window of the last n frames (the heads run
+    on the whole window each step; only the newest frame goes through the backbone, as `encoder.stream()`)."""
 
     def __init__(self, encoder, checkpoint: str, name: str, output: str = "fused", window: int | None = None,
                  stride: int = 1):
         if output not in OUTPUTS:
             raise PolicyError(f"output must be one of {OUTPUTS}, got {output!r}")
-        if stride < 1:
-            raise PolicyError(f"stride must be >= 1, got {stride}")
+        if output == "tokens" and not encoder.has_tokens:
+            raise PolicyError(f"row {name!r}: {checkpoint} has no Temporal Diff-Transformer (ablation 1 or the "
+                              "meanpool baseline), so no `tokens` output; its outputs are "
+                              f"{', '.join(o for o in OUTPUTS if o != 'tokens')}")
+        super().__init__(encoder.backbone, name, int(window or encoder.cfg.n_frames), stride)
         self.enc = encoder
         self.checkpoint = str(checkpoint)
-        self.name = name
         self.output = output
-        self.window = int(window or encoder.cfg.n_frames)
-        self.stride = int(stride)
-        self.streams = [encoder.stream(self.window) for _ in range(self.stride)]
-        self._t = 0
         # fused: 3 * embed_dim for every variant (ablation 2's Fv has the text vector's width, by design)
-        self.dim = {"fused": encoder.cfg.fused_dim, "fused+frame": encoder.cfg.fused_dim + encoder.cfg.image_dim
-                    }.get(output, encoder.cfg.embed_dim)
-
-    def frame_identity(self) -> dict:
-        return frame_identity(self.enc.backbone)
+        self.dim = {"fused": encoder.cfg.fused_dim, "fused+frame": encoder.cfg.fused_dim + encoder.cfg.image_dim,
+                    "tokens": encoder.cfg.temporal_width}.get(output, encoder.cfg.embed_dim)
+        if output == "tokens":  # one state per frame difference
+            self.token_shape = (self.window - 1, self.dim)
 
     def identity(self) -> dict:
         return {"kind": "roboact", "weights_sha256": checkpoint_digest(self.checkpoint), "output": self.output,
                 "window": self.window, "stride": self.stride, **self.frame_identity()}
 
-    def frame_features(self, frames: np.ndarray) -> torch.Tensor:
-        return self.enc.backbone.encode_images(frames).float()              # (T, d)
-
     @torch.no_grad()
     def embed_episode(self, features: torch.Tensor, chunk: int = 256) -> torch.Tensor:
         idx = window_indices(len(features), self.window, self.stride)       # (T, n)
-        outs = []
-        for i in range(0, len(idx), chunk):
-            windows = features[idx[i:i + chunk]]                            # (B, n, d)
-            outs.append(self._select(self.enc.encode_video(windows), windows[:, -1]))
-        return torch.cat(outs)                                               # (T, D)
+        return torch.cat([self._select(features[idx[i:i + chunk]])          # (B, n, d) windows
+                          for i in range(0, len(idx), chunk)])              # (T, D) or (T, n-1, W)
 
-    def reset(self) -> None:
-        for s in self.streams:
-            s.reset()
-        self._t = 0
-
+    @torch.no_grad()
     def step(self, frame: np.ndarray) -> torch.Tensor:
-        stream = self.streams[self._t % self.stride]
-        self._t += 1
-        out = stream.step(_batch(frame))
-        return self._select(out, stream.window[:, -1])                        # (B, D); the policy runs on CPU
+        return self._select(self._push(frame))                              # (B, D); the policy runs on CPU
 
-    def _select(self, out: dict, current: torch.Tensor) -> torch.Tensor:
-        """The policy's input from the heads' outputs and the window's newest frame feature [B, d]."""
+    def _select(self, windows: torch.Tensor) -> torch.Tensor:
+        """The policy's input from a batch of windows of frame features [B, n, d]."""
+        if self.output == "tokens":
+            return self.enc.encode_tokens(windows).float().cpu()             # (B, n-1, W)
+        out = self.enc.encode_video(windows)
         if self.output == "fused+frame":
+            current = windows[:, -1].to(out["fused"].device)
             return torch.cat([out["fused"], current], dim=-1).float().cpu()  # (B, fused_dim + d)
         return out[self.output].float().cpu()
 
-    def keep(self, rows: list[int]) -> None:
-        for s in self.streams:
-            s.keep(rows)
+    def input_label(self) -> str:
+        if self.output == "tokens":
+            return (f"tokens: the Temporal Diff-Transformer's {self.window - 1} {self.dim}-d states of a "
+                    f"{self.window}-frame window (stride {self.stride}), attention-pooled by the policy")
+        return f"`{self.output}` ({self.dim}-d) of a {self.window}-frame window (stride {self.stride})"
 
 
 def window_indices(t: int, n: int, stride: int = 1) -> torch.Tensor:
@@ -225,6 +302,9 @@ class RowSpec:
     path: str | None = None          # checkpoint folder (roboact), weights folder/file (clip, r3m, mpi)
     # One checkpoint per pretraining seed (`--model NAME=D0,D1,...`): policy seed i uses seed_paths[i].
     seed_paths: tuple[str, ...] = ()
+    # What the policy sees, when not the run's default: a backbone row's "frame" (default) or "tokens", a
+    # RoboAct row's one of OUTPUTS (default: EncoderSettings.output). So one run can hold both backbone rows.
+    output: str | None = None
 
     def __post_init__(self) -> None:
         self.seed_paths = tuple(self.seed_paths)
@@ -238,12 +318,17 @@ class RowSpec:
             raise PolicyError(f"row {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "roboact" and not self.path:
             raise PolicyError(f"row {self.name!r}: a RoboAct-CLIP row needs a checkpoint folder")
+        allowed = {"roboact": OUTPUTS, "backbone": BACKBONE_OUTPUTS}.get(self.kind, ())
+        if self.output is not None and self.output not in allowed:
+            raise PolicyError(f"row {self.name!r}: output must be one of {allowed} for a {self.kind} row, got "
+                              f"{self.output!r}" if allowed else
+                              f"row {self.name!r}: a {self.kind} row sees the current frame; it takes no output")
 
     def for_seed(self, seed: int) -> "RowSpec":
         """The row as policy seed `seed` sees it: its own pretraining seed's checkpoint when it has several."""
         if not self.seed_paths:
             return self
-        return RowSpec(self.name, self.kind, self.seed_paths[seed])
+        return dataclasses.replace(self, path=self.seed_paths[seed], seed_paths=())
 
     @property
     def slug(self) -> str:
@@ -258,8 +343,8 @@ class EncoderSettings:
 
     backbone: str = "lite0-minilm"
     backbone_path: str | None = None
-    output: str = "fused"
-    window: int | None = None        # RoboAct stream window; default: the checkpoint's n_frames
+    output: str = "fused"            # RoboAct rows' input (a row's own `output` wins)
+    window: int | None = None        # window of frames; default: the checkpoint's n_frames (backbone tokens: 16)
     stride: int = 1                  # control steps between the window's frames (1: consecutive frames)
     # Where the frozen networks run. Not part of any cache or cell key: it changes only float rounding.
     # The BC policy itself (a 256-wide MLP) stays on the CPU, next to the simulator.
@@ -323,7 +408,22 @@ def load_roboact(spec: RowSpec, settings: EncoderSettings) -> RoboActObsEncoder:
         enc = RoboActEncoder.from_pretrained(folder, backbone=load_frozen_backbone(settings), device=settings.device)
     except CheckpointError as e:
         raise PolicyError(str(e)) from None
-    return RoboActObsEncoder(enc, str(folder), spec.name, settings.output, settings.window, settings.stride)
+    return RoboActObsEncoder(enc, str(folder), spec.name, spec.output or settings.output, settings.window,
+                             settings.stride)
+
+
+def backbone_window(window: int | None) -> int:
+    """The backbone `tokens` row's window: --window, else RoboAct-CLIP's default n (16, the paper's)."""
+    from roboact.models.config import RoboActConfig
+
+    return window or RoboActConfig.n_frames
+
+
+def load_backbone_row(spec: RowSpec, settings: EncoderSettings) -> FrozenObsEncoder:
+    net = load_frozen_backbone(settings)
+    if (spec.output or "frame") == "tokens":
+        return FrameWindowObsEncoder(net, spec.name, backbone_window(settings.window), settings.stride)
+    return FrameObsEncoder(net, spec.name)
 
 
 def load_clip(path: str | None, device: str = "cpu", runtime: str = "default") -> FrameObsEncoder:
@@ -370,7 +470,7 @@ def build_encoder(spec: RowSpec, settings: EncoderSettings) -> FrozenObsEncoder:
     if spec.kind == "roboact":
         return load_roboact(spec, settings)
     if spec.kind == "backbone":
-        return FrameObsEncoder(load_frozen_backbone(settings), spec.name)
+        return load_backbone_row(spec, settings)
     if spec.kind == "clip":
         return load_clip(spec.path, settings.device, settings.runtime)
     if spec.kind == "r3m":

@@ -28,6 +28,7 @@ class RowReport:
     status: str                                    # "ok" or "not run: ..."
     pretraining: dict
     cells: dict[str, dict[int, dict]] = field(default_factory=dict)   # task -> seed -> cell result
+    input: str = ""                                # what its policy sees (FrozenObsEncoder.input_label)
 
     def interval(self, task: str, metric: str) -> Interval:
         return t_interval([100 * c[metric] for c in self.cells.get(task, {}).values()])
@@ -42,7 +43,7 @@ def build_report(meta: dict, tasks: list[str], expert: dict, rows: list[RowRepor
            "expert": expert, "rows": []}
     for r in rows:
         entry = {"name": r.name, "kind": r.kind, "role": r.role, "status": r.status, "pretraining": r.pretraining,
-                 "tables": policy_tables(r.role)}
+                 "tables": policy_tables(r.role), "input": r.input}
         if r.status == "ok":
             entry["tasks"] = {t: {m: r.interval(t, m).to_dict() for m in ("best", "final")} |
                               {"per_seed": {str(s): {k: c[k] for k in ("best", "final", "best_step")}
@@ -85,9 +86,12 @@ def to_markdown(report: dict, table: str) -> str:
              f"task, {cfg['seeds']} seed(s); mean ± half-width of the {report['interval']}.", ""]
     enc = cfg.get("encoder") or {}
     if enc:
+        output = enc.get("output", "fused")
+        pooled = " (the Temporal Diff-Transformer's per-frame states, pooled by a learned attention head in the " \
+                 "policy)" if output == "tokens" else ""
         lines += [f"Frozen encoders: backbone `{enc.get('backbone')}`; RoboAct-CLIP rows feed the policy their "
-                  f"`{enc.get('output', 'fused')}` output (window stride {enc.get('stride', 1)}); image-tower "
-                  f"runtime `{report.get('runtime', 'eager')}`.", ""]
+                  f"`{output}` output{pooled} (window stride {enc.get('stride', 1)}), unless the row's input below "
+                  f"says otherwise; image-tower runtime `{report.get('runtime', 'eager')}`.", ""]
     if report.get("command"):
         lines += ["Command:", "", f"    {report['command']}", ""]
     for metric, what in (("best", "best over training (R3M/MPI protocol)"), ("final", "final policy")):
@@ -98,6 +102,11 @@ def to_markdown(report: dict, table: str) -> str:
                   "| method | encoder + policy | env step + render |", "|---|---|---|"]
         lines += [f"| {name} | {t['agent']:.1f} | {t['env']:.1f} |" for name, t in timing.items()
                   if any(r["name"] == name and table in r["tables"] for r in report["rows"])]
+        lines.append("")
+    inputs = [r for r in report["rows"] if table in r["tables"] and r.get("input")]
+    if inputs:
+        lines += ["## What each row's policy sees", ""]
+        lines += [f"- **{r['name']}**: {r['input']}" for r in inputs]
         lines.append("")
     lines += ["## Pretraining corpus of each encoder", ""]
     lines += [f"- **{r['name']}** ({r['role']}): {r['pretraining']['text']}" for r in report["rows"]

@@ -7,12 +7,13 @@ deploy without peeking at test rollouts).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import torch
 
-from roboact.policy.bc import BCConfig, BCPolicy
+from roboact.policy.bc import BCConfig, BCPolicy, PoolConfig
 from roboact.policy.data import DemoSet
 from roboact.policy.runner import EnvRunner, PolicyAgent
 from roboact.utils.config import check
@@ -26,6 +27,7 @@ class BCTrainConfig:
     eval_every: int = 5000             # R3M/MPI: 1k (50 rollouts each); we evaluate less often, see docs
     seed: int = 0
     hidden: list[int] = field(default_factory=lambda: [256, 256])
+    pool: PoolConfig = field(default_factory=PoolConfig)   # the attention head, for token inputs only
 
     def __post_init__(self) -> None:
         check(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
@@ -53,8 +55,11 @@ class BCResult:
 
 def make_policy(data: DemoSet, cfg: BCTrainConfig) -> BCPolicy:
     torch.manual_seed(cfg.seed)
-    policy = BCPolicy(BCConfig(embed_dim=data.embeddings.shape[1], proprio_dim=data.proprio.shape[1],
-                               action_dim=data.actions.shape[1], hidden=list(cfg.hidden)))
+    shape = data.input_shape                                                     # (D,) or (n, w)
+    tokens = shape[0] if len(shape) == 2 else 0
+    policy = BCPolicy(BCConfig(embed_dim=shape[-1], proprio_dim=data.proprio.shape[1],
+                               action_dim=data.actions.shape[1], hidden=list(cfg.hidden), n_tokens=tokens,
+                               pool=dataclasses.replace(cfg.pool) if tokens else None))
     policy.set_action_stats(data.actions)
     return policy
 
@@ -66,7 +71,7 @@ def train_steps(policy: BCPolicy, opt: torch.optim.Optimizer, data: DemoSet, n: 
     total = 0.0
     for _ in range(n):
         idx = torch.randint(0, len(data), (batch_size,), generator=gen)          # (B,)
-        _, loss = policy(data.embeddings[idx], data.proprio[idx], data.actions[idx])
+        _, loss = policy(data.inputs(idx), data.proprio[idx], data.actions[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
