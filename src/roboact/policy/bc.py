@@ -84,11 +84,15 @@ class AttentionPool(nn.Module):
     the tokens, let learned latent queries attend over them, then post-norm residual attention and MLP. We use
     LayerNorm and a GELU MLP (Voltron's non-default variant) and torch's attention. Learned rather than a mean
     or the last token because which frames matter for the action is what the policy has to find out.
+    Unlike Voltron's ViT patches, our tokens need not carry their position (the backbone's are plain frame
+    features), and attention is blind to order, so a learned embedding per token position is added first:
+    without it the head could not tell the current frame from the oldest.
     """
 
-    def __init__(self, token_dim: int, cfg: PoolConfig):
+    def __init__(self, n_tokens: int, token_dim: int, cfg: PoolConfig):
         super().__init__()
         self.proj = nn.Linear(token_dim, cfg.width)
+        self.pos = nn.Parameter(torch.randn(n_tokens, cfg.width) * 0.02)
         self.queries = nn.Parameter(torch.randn(cfg.queries, cfg.width) * 0.02)
         self.attn = nn.MultiheadAttention(cfg.width, cfg.heads, batch_first=True)
         self.attn_norm = nn.LayerNorm(cfg.width)
@@ -96,7 +100,7 @@ class AttentionPool(nn.Module):
         self.mlp_norm = nn.LayerNorm(cfg.width)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.proj(tokens)                                                   # (B, n, W)
+        x = self.proj(tokens) + self.pos                                        # (B, n, W)
         q = self.queries.unsqueeze(0).expand(len(x), -1, -1)                     # (B, K, W)
         q = self.attn_norm(q + self.attn(q, x, x, need_weights=False)[0])        # (B, K, W)
         q = self.mlp_norm(q + self.mlp(q))                                       # (B, K, W)
@@ -107,7 +111,7 @@ class BCPolicy(nn.Module):
     def __init__(self, cfg: BCConfig):
         super().__init__()
         self.cfg = cfg
-        self.pool = AttentionPool(cfg.embed_dim, cfg.pool) if cfg.n_tokens else None
+        self.pool = AttentionPool(cfg.n_tokens, cfg.embed_dim, cfg.pool) if cfg.n_tokens else None
         width = (cfg.pool.out_dim if cfg.n_tokens else cfg.embed_dim) + cfg.proprio_dim
         self.input_norm = nn.BatchNorm1d(width)
         layers: list[nn.Module] = []
