@@ -190,3 +190,49 @@ def test_one_checkpoint_per_pretraining_seed(smoke, tiny_clip_backbone, tiny_che
     single = dict(p.name.split("-") for p in (root / "out" / "cells" / "roboact-clip" / TASK).iterdir())
     assert keys["seed0"] == single["seed0"]          # seed 0 ran on the same checkpoint as the one-dir row
     assert keys["seed1"] != keys["seed0"]            # seed 1 on its own
+
+
+def test_token_rows_run_beside_the_frame_row_and_keep_its_cells(smoke, tiny_clip_backbone, tiny_checkpoints):
+    """One command gives both backbone rows and a RoboAct tokens row; the frame row's cells keep their keys
+    (so a token run next to an old run reuses them), and the tables say what each policy sees."""
+    root, _ = smoke
+    out = root / "tokens"
+    argv = base_args(root, tiny_clip_backbone, **{"-o": out, "--output": "tokens", "--window": 4}) + \
+        ["--backbone-output", "frame", "tokens", "--model", f"RoboAct-CLIP={tiny_checkpoints['full']}"]
+    assert cli(argv) == 0
+    rows = {r["name"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    tokens_row = "frozen backbone alone (hf-clip; tokens: 4 frames, attention pooling)"
+    assert rows[tokens_row]["status"] == rows["RoboAct-CLIP"]["status"] == "ok"
+    assert rows[tokens_row]["input"].startswith("tokens: 4 frames'")
+    assert rows["RoboAct-CLIP"]["input"].startswith("tokens: the Temporal Diff-Transformer's 3 32-d states")
+    assert rows["frozen backbone alone (hf-clip)"]["input"].startswith("current frame's")
+    t2 = (out / "table2.md").read_text()
+    assert f"| {tokens_row} |" in t2 and "`tokens` output (the Temporal Diff-Transformer's per-frame states" in t2
+    def frame_cells(run: str) -> list[str]:
+        return sorted(p.parent.name for p in (root / run / "cells" / "frozen-backbone-alone-hf-clip").rglob("result.json"))
+
+    assert frame_cells("tokens") == frame_cells("out")       # same key as in the fused run: same settings
+    policy = json.loads(next((out / "cells" / "roboact-clip").rglob("policy.json")).read_text())
+    assert policy["config"]["n_tokens"] == 3 and policy["config"]["pool"]["width"] == 256
+    with pytest.raises(PolicyError, match="no Temporal Diff-Transformer"):
+        cli(argv + ["--model", f"no temporal={tiny_checkpoints['no_temporal']}"])
+
+
+def test_pool_settings_reach_only_token_cell_keys():
+    """Vector rows' keys ignore the attention-pooling settings (so they are what they were before the settings
+    existed); token rows' keys change with them."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from roboact.policy.benchmark import CellJob, cell_key
+    from roboact.policy.bc import PoolConfig
+    from roboact.policy.encoders import EncoderSettings, RowSpec
+    from roboact.policy.train import BCTrainConfig
+
+    src = SimpleNamespace(sha256="ab" * 32, keys=["demo_0"])
+    job = CellJob(RowSpec("b", "backbone"), EncoderSettings(), "metaworld", TASK, 0, src, "c", BCTrainConfig(),
+                  2, 60, 128, "", 0, "")
+    other = dataclasses.replace(job, train=BCTrainConfig(pool=PoolConfig(queries=2)))
+    frame, tokens = {"kind": "frame"}, {"kind": "frame", "output": "tokens", "window": 16, "stride": 1}
+    assert cell_key(frame, job) == cell_key(frame, other)
+    assert cell_key(tokens, job) != cell_key(tokens, other) and cell_key(tokens, job) != cell_key(frame, job)

@@ -50,10 +50,36 @@ def test_saved_config_reloads_to_the_same_benchmark(tmp_path):
     assert _plain(_config(["--config", str(path)])) == _plain(cfg)
 
 
+def test_one_command_asks_for_both_backbone_rows_and_token_outputs():
+    cfg = _config(["--output", "tokens", "--backbone-output", "frame", "tokens", "--stride", "5", "--model", "R=ck",
+                   "--set", "train.pool.queries=2"])
+    assert cfg.encoder.output == "tokens" and cfg.train.pool.queries == 2
+    assert [(r.name, r.output) for r in cfg.rows[:3]] == [
+        ("frozen backbone alone (lite0-minilm)", None),     # the frame row keeps its name, so its cell folders
+        ("frozen backbone alone (lite0-minilm; tokens: 16 frames, stride 5, attention pooling)", "tokens"),
+        ("R", None)]
+    cfg = _config(["--backbone-output", "tokens", "--window", "8"])
+    assert [r.name for r in cfg.rows[:1]] == ["frozen backbone alone (lite0-minilm; tokens: 8 frames, attention "
+                                              "pooling)"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--output", "token"], "argument --output: invalid choice: 'token'"),
+    (["--backbone-output", "fused"], "argument --backbone-output: invalid choice: 'fused'"),
+])
+def test_bad_output_choices_are_refused(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        roboact_main(["policy", "-o", str(tmp_path / "o"), *argv])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("item, message", [
     ("encoder.devic=cpu", "encoder.devic: unknown config field for EncoderSettings"),
     ("train.steps=many", "train.steps: expected an integer, got 'many'"),
     ("mode=fast", "mode: 'fast' is not one of"),
+    ("encoder.output=token", "output must be one of"),
+    ("train.pool.heads=3", "pool.width: 256 is not divisible by pool.heads=3"),
 ])
 def test_bad_set_fails_before_any_work(tmp_path, capsys, item, message):
     assert roboact_main(["policy", "-o", str(tmp_path / "o"), "--set", item]) == 2

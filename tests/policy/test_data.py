@@ -92,3 +92,27 @@ def test_demo_without_the_policy_camera_is_refused(tmp_path):
     write_demos(tmp_path / "metaworld" / f"{TASK}_demo.hdf5", [ep], {})
     with pytest.raises(PolicyError, match="no 'corner_rgb' \\(has .*topview_rgb"):
         open_demos(MW, TASK, tmp_path, 1, 5)
+
+
+def test_token_demo_sets_give_each_step_what_the_encoder_gives(demos_dir, tiny_checkpoints, tiny_clip_backbone,
+                                                               tmp_path):
+    """RoboAct tokens come from the embed cache, the backbone's are gathered from the frame cache on the fly;
+    either way step t of demo k is embed_episode(frame features of demo k)[t] (the closed-loop input)."""
+    from roboact.policy.data import read_fields
+
+    settings = EncoderSettings("hf-clip", tiny_clip_backbone.path, output="tokens", window=4, stride=2)
+    cache = DemoFeatureCache(tmp_path / "cache")
+    src = open_demos(MW, TASK, demos_dir, 2, eval_episodes=5)
+    rows = {"roboact": RowSpec("r", "roboact", str(tiny_checkpoints["full"])),
+            "backbone": RowSpec("b", "backbone", output="tokens")}
+    for kind, spec in rows.items():
+        enc = build_encoder(spec, settings)
+        data = load_demo_set(enc, src, MW, cache)
+        assert data.input_shape == enc.token_shape and (data.windows is None) == (kind == "roboact")
+        for k, key in enumerate(src.keys):
+            frames = read_fields(src, key, [f"obs/{MW.image_key}"])[f"obs/{MW.image_key}"]
+            want = enc.embed_episode(enc.frame_features(frames))                 # (12, n, w)
+            got = data.inputs(torch.arange(12 * k, 12 * (k + 1)))                 # windows never cross demos
+            assert torch.allclose(got, want, atol=1e-5)
+    embeds = list((tmp_path / "cache" / "embed").rglob("*.safetensors"))
+    assert len(embeds) == 1                                  # the RoboAct tokens; nothing more for the backbone
