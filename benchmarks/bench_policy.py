@@ -7,6 +7,10 @@ timed with freshly initialised heads on the real lite0 backbone (or --model CHEC
 (the window's frame features are cached by the stream, so heads_ms is what RoboAct adds to the backbone).
 
     .venv/bin/python benchmarks/bench_policy.py --suite metaworld [--steps 60] [--threads 1] [--model CKPT]
+        [--only "backbone alone" "RoboAct-CLIP (full)"]     # rows whose name contains one of these
+
+Token rows (`tokens` output: the window's frames, or RoboAct's Temporal Diff-Transformer states) are timed
+with the attention-pooling BC policy they need; their heads_ms is the TDT alone.
 
 The estimate: per (row, task, seed) cell, evaluations x rollouts x steps per episode x (env + encoder +
 policy) + training steps x train step; bounds use episodes of the expert's length (all succeed early) and of
@@ -58,26 +62,34 @@ def env_cost(suite, steps: int) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def encoders(args) -> dict:
+    """{row name: a function building its encoder}, so rows left out by --only cost nothing."""
     from roboact.backbones import load_backbone
     from roboact.models import RoboActCLIP, RoboActConfig
     from roboact.models.encoder import RoboActEncoder
-    from roboact.policy.encoders import FrameObsEncoder, RoboActObsEncoder
+    from roboact.policy.encoders import FrameObsEncoder, FrameWindowObsEncoder, RoboActObsEncoder
     from roboact.policy.r3m import R3MEncoder, ResNetTrunk
 
     bb = load_backbone("lite0-minilm", load_text=False)
-    out = {"frozen backbone alone (lite0)": FrameObsEncoder(bb, "lite0")}
-    for name, over in (("RoboAct-CLIP (full)", {}), ("ablation 1 (no temporal)", {"temporal": False}),
-                       ("ablation 2 (no disentanglement)", {"disentangle": False})):
+
+    def roboact_row(name: str, over: dict, output: str = "fused"):
         if args.model and not over:
             import roboact
 
             enc = roboact.load(args.model, backbone=bb)
         else:
             enc = RoboActEncoder(RoboActCLIP(RoboActConfig(actions=["open"], objects=["drawer"], **over)), bb).eval()
-        out[name] = RoboActObsEncoder(enc, "", name)
-    out["R3M ResNet-50 (random weights, timing only)"] = FrameObsEncoder(R3MEncoder(ResNetTrunk(50)), "r3m")
-    out["CLIP ViT-B/32 (random weights, timing only)"] = FrameObsEncoder(_random_clip(), "clip")
-    return out
+        return RoboActObsEncoder(enc, "", name, output=output, stride=args.stride)
+
+    out = {"frozen backbone alone (lite0)": lambda: FrameObsEncoder(bb, "lite0"),
+           "frozen backbone alone (lite0; tokens: 16 frames, attention pooling)":
+               lambda: FrameWindowObsEncoder(bb, "lite0", 16, args.stride)}
+    for name, over in (("RoboAct-CLIP (full)", {}), ("ablation 1 (no temporal)", {"temporal": False}),
+                       ("ablation 2 (no disentanglement)", {"disentangle": False})):
+        out[name] = lambda name=name, over=over: roboact_row(name, over)
+    out["RoboAct-CLIP (full; tokens, attention pooling)"] = lambda: roboact_row("RoboAct-CLIP", {}, "tokens")
+    out["R3M ResNet-50 (random weights, timing only)"] = lambda: FrameObsEncoder(R3MEncoder(ResNetTrunk(50)), "r3m")
+    out["CLIP ViT-B/32 (random weights, timing only)"] = lambda: FrameObsEncoder(_random_clip(), "clip")
+    return {k: f for k, f in out.items() if not args.only or any(o in k for o in args.only)}
 
 
 def _random_clip():
@@ -110,6 +122,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60, help="timed steps per component")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model", default=None, help="a RoboAct-CLIP checkpoint on lite0-minilm (else random heads)")
+    ap.add_argument("--only", nargs="+", default=None, metavar="TEXT", help="rows whose name contains one of these")
+    ap.add_argument("--stride", type=int, default=1, help="window stride of the windowed rows (policy --stride)")
     ap.add_argument("--expert-steps", type=float, default=None,
                     help="mean episode length of a success (default: Meta-World 70, LIBERO 100)")
     args = ap.parse_args()
@@ -117,15 +131,18 @@ def main() -> None:
     suite = get_bench_suite(args.suite)
     env_ms, frame, proprio = env_cost(suite, args.steps)
     rows = {}
-    for name, enc in encoders(args).items():
+    for name, build in encoders(args).items():
+        enc = build()
         enc.reset()
         enc_ms = median_ms(lambda: enc.step(frame), args.steps)
-        pol = BCPolicy(BCConfig(enc.dim, suite.proprio_dim, suite.action_dim)).eval()
+        n_tokens = enc.token_shape[0] if enc.token_shape else 0
+        pol = BCPolicy(BCConfig(enc.dim, suite.proprio_dim, suite.action_dim, n_tokens=n_tokens)).eval()
         emb, prop = enc.step(frame), torch.from_numpy(proprio)[None]
         pol_ms = median_ms(lambda: pol.act(emb, prop), args.steps)
         pol.train()
         opt = torch.optim.Adam(pol.parameters(), 1e-3)
-        xb, pb, ab = torch.randn(32, enc.dim), torch.randn(32, suite.proprio_dim), torch.randn(32, suite.action_dim)
+        xb, pb, ab = (torch.randn(32, *emb.shape[1:]), torch.randn(32, suite.proprio_dim),
+                      torch.randn(32, suite.action_dim))
 
         def train_step():
             _, loss = pol(xb, pb, ab)
@@ -134,15 +151,16 @@ def main() -> None:
             opt.step()
 
         heads_ms = None
-        if hasattr(enc, "streams"):  # RoboAct: the heads alone, on the window the stream holds
-            window = enc.streams[0].window
-            heads_ms = round(median_ms(lambda: enc.enc.encode_video(window), args.steps), 2)
+        if hasattr(enc, "enc"):  # RoboAct: the heads alone (the TDT alone for tokens), on a window it holds
+            window = enc.rings[0].window
+            heads = enc.enc.encode_tokens if enc.output == "tokens" else enc.enc.encode_video
+            heads_ms = round(median_ms(lambda: heads(window), args.steps), 2)
         rows[name] = {"encoder_ms": round(enc_ms, 2), "heads_ms": heads_ms, "policy_ms": round(pol_ms, 3),
                       "train_step_ms": round(median_ms(train_step, args.steps), 3),
                       "step_ms": round(env_ms + enc_ms + pol_ms, 1)}
         print(f"{name:48s} encoder {enc_ms:7.1f} ms  policy {pol_ms:5.2f} ms  "
               f"step total {rows[name]['step_ms']:6.1f} ms")
-    print(json.dumps({"suite": args.suite, "threads": args.threads, "env_ms_per_step": round(env_ms, 1),
+    print(json.dumps({"suite": args.suite, "threads": args.threads, "stride": args.stride, "env_ms_per_step": round(env_ms, 1),
                       "rows": rows, "full_mode_estimate": estimate(suite, env_ms, rows, args.expert_steps)}, indent=2))
 
 
