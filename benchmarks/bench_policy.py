@@ -160,7 +160,8 @@ def main() -> None:
                       "step_ms": round(env_ms + enc_ms + pol_ms, 1)}
         print(f"{name:48s} encoder {enc_ms:7.1f} ms  policy {pol_ms:5.2f} ms  "
               f"step total {rows[name]['step_ms']:6.1f} ms")
-    print(json.dumps({"suite": args.suite, "threads": args.threads, "stride": args.stride, "env_ms_per_step": round(env_ms, 1),
+    print(json.dumps({"suite": args.suite, "threads": args.threads, "stride": args.stride,
+                      "env_ms_per_step": round(env_ms, 1),
                       "rows": rows, "full_mode_estimate": estimate(suite, env_ms, rows, args.expert_steps)}, indent=2))
 
 

@@ -209,7 +209,8 @@ def test_token_rows_run_beside_the_frame_row_and_keep_its_cells(smoke, tiny_clip
     t2 = (out / "table2.md").read_text()
     assert f"| {tokens_row} |" in t2 and "`tokens` output (the Temporal Diff-Transformer's per-frame states" in t2
     def frame_cells(run: str) -> list[str]:
-        return sorted(p.parent.name for p in (root / run / "cells" / "frozen-backbone-alone-hf-clip").rglob("result.json"))
+        folder = root / run / "cells" / "frozen-backbone-alone-hf-clip"
+        return sorted(p.parent.name for p in folder.rglob("result.json"))
 
     assert frame_cells("tokens") == frame_cells("out")       # same key as in the fused run: same settings
     policy = json.loads(next((out / "cells" / "roboact-clip").rglob("policy.json")).read_text())

@@ -14,7 +14,7 @@ give a sequence instead of a vector — [T, n, w] and [B, n, w] — which the BC
 attention head (bc.py).
 
 Kinds (a row of the benchmark each):
-- `RoboActObsEncoder`: a RoboAct-CLIP checkpoint, streaming (`roboact.load(...).stream()`): the window of
+- `RoboActObsEncoder`: a RoboAct-CLIP checkpoint, streaming (as `roboact.load(...).stream()`): the window of
   the last n frames (left-padded with the first frame at episode start; optionally `stride` steps apart),
   one backbone call per step; the policy sees one of its outputs (`fused` by default, or
   `subject`/`action`/`object`, or `tokens`: the Temporal Diff-Transformer's n-1 per-frame states).

@@ -87,10 +87,11 @@ def to_markdown(report: dict, table: str) -> str:
     enc = cfg.get("encoder") or {}
     if enc:
         output = enc.get("output", "fused")
-        pooled = " (the Temporal Diff-Transformer's per-frame states, pooled by a learned attention head in the " \
-                 "policy)" if output == "tokens" else ""
+        pooled = (" (the Temporal Diff-Transformer's per-frame states, pooled by a learned attention head in the "
+                  "policy)") if output == "tokens" else ""
         lines += [f"Frozen encoders: backbone `{enc.get('backbone')}`; RoboAct-CLIP rows feed the policy their "
-                  f"`{output}` output{pooled} (window stride {enc.get('stride', 1)}); image-tower runtime `{report.get('runtime', 'eager')}`.", ""]
+                  f"`{output}` output{pooled} (window stride {enc.get('stride', 1)}); image-tower "
+                  f"runtime `{report.get('runtime', 'eager')}`.", ""]
     if report.get("command"):
         lines += ["Command:", "", f"    {report['command']}", ""]
     for metric, what in (("best", "best over training (R3M/MPI protocol)"), ("final", "final policy")):
