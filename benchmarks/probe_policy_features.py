@@ -89,7 +89,7 @@ def main() -> None:
             src = open_demos(suite, task, args.demos, args.num_demos, 0)
             data = load_demo_set(enc, src, suite, cache)
             tr = data.episode < args.num_demos - args.held_out
-            x = data.embeddings.double()
+            x = data.inputs(torch.arange(len(data))).flatten(1).double()   # tokens: probed concatenated
             targets = {"expert action": data.actions.double()}
             if args.suite == "metaworld":
                 state = torch.cat([torch.from_numpy(read_fields(src, k, ["obs/object_state"])["obs/object_state"])
