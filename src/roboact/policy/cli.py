@@ -65,8 +65,9 @@ def _rows_and_encoders(p) -> None:
                    help="the frozen-backbone rows, one per value (default frame: the current frame's feature; "
                         "tokens: the features of the same window of frames as RoboAct's, attention-pooled like "
                         "--output tokens). `--backbone-output frame tokens` gives both rows in one run")
-    p.add_argument("--window", type=int, default=None, help="window of frames: RoboAct's stream (default: the checkpoint's n) and the "
-                        "backbone tokens row's (default 16)")
+    p.add_argument("--window", type=int, default=None,
+                   help="window of frames: RoboAct's stream (default: the checkpoint's n) and the backbone tokens "
+                        "row's (default 16)")
     p.add_argument("--stride", type=int,
                    help="control steps between the RoboAct window's frames (default 1: the last n frames)")
     p.add_argument("--r3m", default=None, metavar="PATH", help="R3M folder with model.pt")
