@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "split": "roboact.data.split_cli",
     "train": "roboact.train.cli",
     "eval": "roboact.eval.cli",
+    "pretrain": "roboact.commands.pretrain",
     "demo": "roboact.commands.demo",
     "policy": "roboact.policy.cli",
 }
