@@ -190,3 +190,22 @@ def test_one_checkpoint_per_pretraining_seed(smoke, tiny_clip_backbone, tiny_che
     single = dict(p.name.split("-") for p in (root / "out" / "cells" / "roboact-clip" / TASK).iterdir())
     assert keys["seed0"] == single["seed0"]          # seed 0 ran on the same checkpoint as the one-dir row
     assert keys["seed1"] != keys["seed0"]            # seed 1 on its own
+
+
+def test_checkpoint_pretrained_on_an_evaluated_task_is_refused_unless_allowed(smoke, tiny_clip_backbone, tmp_path):
+    from tests.policy.conftest import corpus_manifest, save_checkpoint, trained_on
+
+    root, _ = smoke
+    leaky = save_checkpoint(tiny_clip_backbone, tmp_path / "leaky",
+                            extra=trained_on(corpus_manifest(tmp_path / "m.jsonl", ("drawer-close-v3", TASK))))
+    run = tmp_path / "run"
+    args = base_args(root, tiny_clip_backbone, **{"-o": run, "--no-backbone-row": None, "--model": f"L={leaky}"})
+    with pytest.raises(PolicyError, match=rf"row 'L' \(checkpoint .*leaky\).*evaluated task\(s\) {TASK}"):
+        cli(args)
+    assert not (run / "cells").exists()                     # refused before any cell
+    assert cli(args + ["--allow-seen-tasks"]) == 0
+    row = next(r for r in json.loads((run / "report.json").read_text())["rows"] if r["name"] == "L")
+    assert row["pretraining"]["eval_tasks_seen"] == [TASK]
+    for table in ("table2.md", "table3.md"):
+        lines = [x for x in (run / table).read_text().splitlines() if x.startswith("| L ")]
+        assert lines and all(f"[pretrained on evaluated tasks: {TASK}]" in x for x in lines), table

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from roboact.utils.io import atomic_write_json, read_json
 
@@ -45,10 +45,6 @@ PREFIXES = ("metaworld/", "libero_goal/")
 
 # Beside every manifest a corpus writer makes: {"excluded_tasks": {task: reason}, ...}.
 RECORD_NAME = "excluded_tasks.json"
-
-
-class HeldOutTaskError(ValueError):
-    """A pretraining corpus was asked to include a task that never enters pretraining; names it and why."""
 
 
 def task_key(task: str) -> str:
@@ -100,18 +96,6 @@ def pretraining_exclusions(suite: str, labels: Mapping[str, tuple[str, str]],
     return out
 
 
-def refuse_excluded(tasks: Iterable[str], excluded: Mapping[str, str], where: str,
-                    hint: Mapping[str, str] | None = None) -> None:
-    """HeldOutTaskError naming the first of `tasks` that is in `excluded` (compared by task_key) and why;
-    `hint[task]` is appended when given (e.g. the flag that lets near-duplicates in)."""
-    keys = {task_key(t): t for t in excluded}
-    for t in tasks:
-        if task_key(t) in keys:
-            name = keys[task_key(t)]
-            extra = f"; {hint[name]}" if hint and name in hint else ""
-            raise HeldOutTaskError(f"{where}: task {t!r} never enters pretraining: {excluded[name]}{extra}")
-
-
 # --- the record beside a manifest --------------------------------------------------------------------------
 
 def write_record(folder: str | os.PathLike, excluded: Mapping[str, str], **extra) -> Path:
@@ -121,15 +105,15 @@ def write_record(folder: str | os.PathLike, excluded: Mapping[str, str], **extra
     return path
 
 
-def read_record(manifest: str | os.PathLike) -> dict[str, str] | None:
-    """The exclusion record beside `manifest` (a manifest file or its folder): task -> reason; None when the
-    corpus has none (made before records existed, or by another tool); ValueError when it is damaged."""
+def read_record(manifest: str | os.PathLike) -> dict | None:
+    """The exclusion record beside `manifest` (a manifest file or its folder): {"excluded_tasks": {task:
+    reason}, ...}; None when the corpus has none (made before records existed, or by another tool);
+    ValueError naming the file when it is damaged."""
     p = Path(manifest)
     path = (p if p.is_dir() else p.parent) / RECORD_NAME
     if not path.is_file():
         return None
-    data = read_json(path)  # ValueError naming the file when it is not JSON
-    rec = data.get("excluded_tasks") if isinstance(data, dict) else None
-    if not isinstance(rec, dict):
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("excluded_tasks"), dict):
         raise ValueError(f"{path}: not an exclusion record (no 'excluded_tasks' object)")
-    return dict(rec)
+    return data

@@ -138,6 +138,11 @@ def expert_tasks() -> list[str]:
     return [t for t in known_tasks() if t in ENV_POLICY_MAP]
 
 
+def label_pairs() -> dict[str, tuple[str, str]]:
+    """task -> (action, object) for every task of the table (what roboact.data.heldout compares)."""
+    return {t: (lab.action, lab.object) for t, lab in ATOMIC_TASKS.items()}
+
+
 def label_for(task: str) -> AtomicLabel:
     """(action, object) of a task of the table; SimError listing the table otherwise."""
     if task not in ATOMIC_TASKS:

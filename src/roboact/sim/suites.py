@@ -39,6 +39,7 @@ class Suite(Protocol):
     def expert_reset(self, task: str, i: int) -> dict: ...  # how episode i of the expert table resets
     def canonical(self, task: str) -> str: ...
     def label(self, task: str) -> TaskLabel: ...
+    def label_table(self) -> dict[str, tuple[str, str]]: ...  # task -> (action, object), every labelled task
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...],
                  max_steps: int | None = None): ...  # cameras () renders nothing; None: the env's own cap
     def make_expert(self, task: str): ...
@@ -81,6 +82,11 @@ class LiberoGoalSuite:
 
         t = PAPER_LIBERO_TASKS[self.canonical(task)]
         return TaskLabel(t.action, t.object, t.note)
+
+    def label_table(self) -> dict[str, tuple[str, str]]:
+        from roboact.sim.libero import PAPER_LIBERO_TASKS
+
+        return {name: (t.action, t.object) for name, t in PAPER_LIBERO_TASKS.items()}
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any task of the suite (LiberoEnv names an unknown one), not only those with an expert."""
@@ -157,6 +163,11 @@ class MetaWorldSuite:
 
         lab = label_for(self.canonical(task))
         return TaskLabel(lab.action, lab.object)
+
+    def label_table(self) -> dict[str, tuple[str, str]]:
+        from roboact.sim.metaworld import label_pairs
+
+        return label_pairs()
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any Meta-World task (MetaWorldEnv names an unknown one), not only those with an atomic label."""
