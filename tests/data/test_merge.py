@@ -12,11 +12,12 @@ from roboact.data.merge import MergeConfig, MergeError, merge_manifests, split_u
 from roboact.utils.config import ConfigError
 from roboact.utils.io import read_json
 
-MW = {"drawer-open-v3": ("open", "drawer"), "drawer-close-v3": ("close", "drawer"),
-      "window-open-v3": ("open", "window"), "window-close-v3": ("close", "window"),
-      "plate-slide-v3": ("push", "plate"), "coffee-pull-v3": ("pull", "mug")}
-LIBERO = {"open_the_middle_drawer_of_the_cabinet": ("open", "drawer"),
-          "push_the_plate_to_the_front_of_the_stove": ("push", "plate"), "turn_on_the_stove": ("turn on", "stove")}
+# Tasks that may be pretrained on (none of roboact.data.heldout's never-list, which a merge drops)
+MW = {"drawer-close-v3": ("close", "drawer"), "door-close-v3": ("close", "door"),
+      "window-open-v3": ("open", "window"), "plate-slide-back-v3": ("pull", "plate"),
+      "coffee-push-v3": ("push", "mug"), "coffee-pull-v3": ("pull", "mug")}
+LIBERO = {"open_the_top_drawer_and_put_the_bowl_inside": ("open", "drawer"),
+          "put_the_bowl_on_the_plate": ("put", "bowl"), "put_the_wine_bottle_on_the_rack": ("put", "wine bottle")}
 
 
 def _touch(path):
@@ -24,9 +25,9 @@ def _touch(path):
     path.write_bytes(b"x")
 
 
-def metaworld_corpus(root, episodes=4, cams=("corner", "corner4")):
+def metaworld_corpus(root, episodes=4, cams=("corner", "corner4"), tasks=None):
     rows = []
-    for task, (a, o) in MW.items():
+    for task, (a, o) in (tasks or MW).items():
         for e in range(episodes):
             _touch(root / f"episodes/{task}/e{e:04d}.npz")
             for c in cams:
@@ -39,9 +40,9 @@ def metaworld_corpus(root, episodes=4, cams=("corner", "corner4")):
     return root / "manifest.jsonl"
 
 
-def libero_corpus(root, demos=30):
+def libero_corpus(root, demos=30, tasks=None):
     rows = []
-    for task, (a, o) in LIBERO.items():
+    for task, (a, o) in (tasks or LIBERO).items():
         _touch(root / f"libero_goal/{task}_demo.hdf5")
         for k in range(demos):
             video = f"videos/libero_goal/{task}/seed_{k:06d}.mp4"
@@ -77,7 +78,7 @@ def test_merge_two_embodiments_keeps_paths_valid_and_splits_consistent(tmp_path,
         assert by_id[r.clip_id].split == r.split
     # LIBERO demos share one file but are split one demo at a time
     lib_rows = [r for r in rows if r.source == "libero"]
-    assert len({r.split for r in lib_rows if r.task.endswith("turn_on_the_stove")}) > 1
+    assert len({r.split for r in lib_rows if r.task.endswith("put_the_bowl_on_the_plate")}) > 1
     assert len({split_unit(r) for r in lib_rows}) == len(lib_rows)
     # compositional pairs are chosen over the union and are whole pairs
     summary = read_json(out / "merge_summary.json")
@@ -92,15 +93,41 @@ def test_merge_two_embodiments_keeps_paths_valid_and_splits_consistent(tmp_path,
 def test_merge_rejects_collisions_missing_files_and_overwriting_a_source(tmp_path):
     mw = metaworld_corpus(tmp_path / "a")
     twin = metaworld_corpus(tmp_path / "b")
-    with pytest.raises(MergeError, match="clip_id 'metaworld_drawer-open-v3_e0000_corner' is in both"):
+    with pytest.raises(MergeError, match="clip_id 'metaworld_drawer-close-v3_e0000_corner' is in both"):
         merge_manifests(MergeConfig(manifests=[str(mw), str(twin)], out_dir=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
     with pytest.raises(MergeError, match="overwrite"):
         merge_manifests(MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "a")))
-    (tmp_path / "a/videos/drawer-open-v3/e0001_corner4.mp4").unlink()
+    (tmp_path / "a/videos/drawer-close-v3/e0001_corner4.mp4").unlink()
     with pytest.raises(MergeError, match="e0001_corner4.mp4.*does not exist"):
         merge_manifests(MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "out")))
     with pytest.raises(ConfigError, match="manifests"):
         MergeConfig(manifests=[], out_dir=str(tmp_path / "out"))
     with pytest.raises(ConfigError, match="heldout_pairs"):
         MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "out"), heldout_pairs=-1)
+
+
+def test_merge_drops_never_pretrain_tasks_and_carries_the_exclusion_record(tmp_path, capsys):
+    from roboact.data.heldout import read_record, write_record
+
+    mw = metaworld_corpus(tmp_path / "mw", tasks={**MW, "drawer-open-v3": ("open", "drawer")})
+    write_record(mw.parent, {"plate-slide-side-v3": "same (action, object) as benchmark task plate-slide-v3",
+                             "window-close-v3": "reserve task"})
+    # a `roboact demos` folder holding a benchmark task beside one that may be pretrained on
+    lib = libero_corpus(tmp_path / "demos", demos=4, tasks={"turn_on_the_stove": ("turn on", "stove"),
+                                                          "put_the_bowl_on_the_plate": ("put", "bowl")})
+    out = tmp_path / "both"
+    assert merge([str(mw), str(lib), "--out", str(out), "--heldout-pairs", "0"]) == 0
+    tasks = {r.task for r in read_manifest(out / "manifest.jsonl")}
+    assert tasks == set(MW) | {"libero_goal/put_the_bowl_on_the_plate"}
+    summary = read_json(out / "merge_summary.json")
+    assert summary["dropped_clips"] == {"drawer-open-v3": 8, "libero_goal/turn_on_the_stove": 4}
+    assert [i["dropped_never_pretrain"] for i in summary["inputs"]] == [8, 4]
+    record = read_record(out)["excluded_tasks"]
+    assert set(record) == {"drawer-open-v3", "libero_goal/turn_on_the_stove", "plate-slide-side-v3",
+                           "window-close-v3"} == set(summary["excluded_tasks"])
+    assert "benchmark task of `roboact policy --suite libero_goal`" in record["libero_goal/turn_on_the_stove"]
+    # nothing left to merge is an error naming the tasks
+    only = libero_corpus(tmp_path / "only", demos=2, tasks={"turn_on_the_stove": ("turn on", "stove")})
+    with pytest.raises(MergeError, match="never enters pretraining.*turn_on_the_stove"):
+        merge_manifests(MergeConfig(manifests=[str(only)], out_dir=str(tmp_path / "o2")))

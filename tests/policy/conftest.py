@@ -20,8 +20,26 @@ def tiny_config(bb, **kw) -> RoboActConfig:
     return RoboActConfig(**base)
 
 
+def corpus_manifest(path: Path, tasks=("drawer-close-v3",)) -> Path:
+    """A stand-in training manifest (files need not exist: only its rows are read) with clips of `tasks`."""
+    from roboact.data.manifest import ClipRecord, write_manifest
+
+    write_manifest(path, [ClipRecord(clip_id=f"{t}/0", path=f"videos/{t}/0.mp4", subject="Robot", action="close",
+                                     object="drawer", task=t, source="metaworld") for t in tasks])
+    return path
+
+
+def trained_on(manifest: Path) -> dict:
+    """What `roboact train` records in a checkpoint's config.json about its data."""
+    return {"train": {"data": {"manifest": str(manifest), "train_splits": ["train"]}}}
+
+
 def save_checkpoint(bb, folder: Path, seed: int = 0, extra: dict | None = None, **kw) -> Path:
+    """By default the checkpoint records a training manifest without any benchmark task, as one pretrained on
+    a corpus of `roboact simulate metaworld` would; `roboact policy` refuses one whose corpus is unknown."""
     torch.manual_seed(seed)
+    if extra is None:
+        extra = trained_on(corpus_manifest(Path(folder).parent / f"{Path(folder).name}_corpus.jsonl"))
     RoboActEncoder(RoboActCLIP(tiny_config(bb, **kw)), bb).save_pretrained(folder, extra=extra)
     return folder
 

@@ -65,7 +65,8 @@ def test_smoke_writes_both_tables_chart_and_videos(smoke):
             assert best["mean"] >= r["tasks"][TASK]["final"]["mean"]
     t2, t3 = (out / "table2.md").read_text(), (out / "table3.md").read_text()
     assert "scripted expert" in t2 and "R3M | - | not run: no weights" in t2 and "ablation 1" in t3
-    assert "evaluation tasks among them" not in t2  # tiny checkpoints record no manifest: stated as unknown
+    # tiny checkpoints record a corpus without the evaluated task: stated, and no row is marked
+    assert "evaluation tasks among them: none" in t2 and "[pretrain" not in t2 + t3
     assert json.loads((out / "table3.json").read_text())["rows"][0]["tables"] == ["II", "III"]
     assert (out / "success.png").stat().st_size > 1000
     assert list((out / "videos" / "expert" / TASK).glob("*.mp4"))
@@ -237,3 +238,22 @@ def test_pool_settings_reach_only_token_cell_keys():
     frame, tokens = {"kind": "frame"}, {"kind": "frame", "output": "tokens", "window": 16, "stride": 1}
     assert cell_key(frame, job) == cell_key(frame, other)
     assert cell_key(tokens, job) != cell_key(tokens, other) and cell_key(tokens, job) != cell_key(frame, job)
+
+
+def test_checkpoint_pretrained_on_an_evaluated_task_is_refused_unless_allowed(smoke, tiny_clip_backbone, tmp_path):
+    from tests.policy.conftest import corpus_manifest, save_checkpoint, trained_on
+
+    root, _ = smoke
+    leaky = save_checkpoint(tiny_clip_backbone, tmp_path / "leaky",
+                            extra=trained_on(corpus_manifest(tmp_path / "m.jsonl", ("drawer-close-v3", TASK))))
+    run = tmp_path / "run"
+    args = base_args(root, tiny_clip_backbone, **{"-o": run, "--no-backbone-row": None, "--model": f"L={leaky}"})
+    with pytest.raises(PolicyError, match=rf"row 'L' \(checkpoint .*leaky\).*evaluated task\(s\) {TASK}"):
+        cli(args)
+    assert not (run / "cells").exists()                     # refused before any cell
+    assert cli(args + ["--allow-seen-tasks"]) == 0
+    row = next(r for r in json.loads((run / "report.json").read_text())["rows"] if r["name"] == "L")
+    assert row["pretraining"]["eval_tasks_seen"] == [TASK]
+    for table in ("table2.md", "table3.md"):
+        lines = [x for x in (run / table).read_text().splitlines() if x.startswith("| L ") and "seed" in x]
+        assert len(lines) == 2 and all(f"[pretrained on evaluated tasks: {TASK}]" in x for x in lines), table

@@ -61,3 +61,31 @@ def test_cli_writes_the_filtered_manifest(tmp_path, capsys):
     assert args.func(args) == 0
     assert {r.task for r in read_manifest(tmp_path / "out.jsonl")} == {"door-open-v3"}  # the suite's four dropped
     assert "roboact train --manifest" in capsys.readouterr().out
+
+
+def test_seen_or_unknown_corpus_is_refused_naming_task_and_checkpoint(tmp_path, tiny_clip_backbone):
+    from roboact.policy.corpus import refuse_seen_tasks, seen_note
+    from roboact.policy.suites import PolicyError
+
+    from .conftest import corpus_manifest, trained_on
+
+    eval_tasks = ["libero_goal/turn_on_the_stove", "open_the_middle_drawer_of_the_cabinet"]
+    seen = corpus_manifest(tmp_path / "seen.jsonl", tasks=("libero_goal/turn_on_the_stove", "libero_goal/x"))
+    clean = corpus_manifest(tmp_path / "clean.jsonl", tasks=("libero_goal/x",))
+    cases = {"seen": trained_on(seen), "clean": trained_on(clean), "lost": trained_on(tmp_path / "gone.jsonl")}
+    infos = {}
+    for name, extra in cases.items():
+        ckpt = save_checkpoint(tiny_clip_backbone, tmp_path / name, extra=extra)
+        infos[name] = (str(ckpt), pretraining_info("roboact", str(ckpt), eval_tasks, "hf-clip"))
+    # LIBERO names compare whatever form they take (suite prefix, instruction in words)
+    assert infos["seen"][1]["eval_tasks_seen"] == ["turn_on_the_stove"]
+    with pytest.raises(PolicyError, match=r"row 'R' \(checkpoint .*seen\).*evaluated task\(s\) turn_on_the_stove.*"
+                                          "--allow-seen-tasks"):
+        refuse_seen_tasks("R", [infos["seen"][0]], infos["seen"][1])
+    with pytest.raises(PolicyError, match="cannot tell.*gone.jsonl not found.*--allow-seen-tasks"):
+        refuse_seen_tasks("R", [infos["lost"][0]], infos["lost"][1])
+    refuse_seen_tasks("R", [infos["clean"][0]], infos["clean"][1])
+    assert seen_note(infos["clean"][1]) == ""
+    assert seen_note(infos["seen"][1]) == " [pretrained on evaluated tasks: turn_on_the_stove]"
+    assert seen_note(infos["lost"][1]) == " [pretraining corpus unknown]"
+    assert task_key("Turn on the stove") == task_key("libero_goal/turn_on_the_stove") == "turn_on_the_stove"

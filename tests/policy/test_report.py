@@ -62,3 +62,14 @@ def test_markdown_names_the_encoder_output_and_runtime():
                interval="95% Student-t interval over seeds", runtime="openvino")
     md = to_markdown(rep, "II")
     assert "feed the policy their `fused+frame` output (window stride 5); image-tower runtime `openvino`" in md
+
+
+def test_rows_pretrained_on_evaluated_tasks_or_an_unknown_corpus_are_marked():
+    """What `roboact policy --allow-seen-tasks` runs is marked in the row itself, not only in the corpus list."""
+    rep = report()
+    row = dict(rep["rows"][0])
+    rep["rows"] = [{**row, "name": "clean"}, {**row, "name": "leaky", "pretraining": {"eval_tasks_seen": ["a"]}},
+                   {**row, "name": "lost", "pretraining": {"eval_tasks_seen": None}}]
+    md = table_markdown(rep, "II", "final")
+    assert "| clean | " in md and "| leaky [pretrained on evaluated tasks: a] | " in md
+    assert "| lost [pretraining corpus unknown] | " in md

@@ -22,12 +22,12 @@ def test_metaworld_config_file_set_and_flags(tmp_path):
     assert (cfg.episodes_per_task, cfg.cameras, cfg.image_size, cfg.heldout_pairs, cfg.randomize) == \
         (20, ["corner", "corner3", "corner4"], 128, 3, [])
     path = tmp_path / "corpus.json"
-    path.write_text(json.dumps({"out_dir": "from-file", "episodes_per_task": 5, "tasks": ["drawer-open-v3"],
+    path.write_text(json.dumps({"out_dir": "from-file", "episodes_per_task": 5, "tasks": ["drawer-close-v3"],
                                 "crf": 30}))
     cfg = metaworld_config(_args("simulate", "metaworld", "--config", str(path), "--set", "episodes_per_task=7",
                                  "cameras=corner3", "randomize=light,camera", "--seed", "9"))
     assert (cfg.out_dir, cfg.episodes_per_task, cfg.tasks, cfg.crf, cfg.seed) == \
-        ("from-file", 7, ["drawer-open-v3"], 30, 9)
+        ("from-file", 7, ["drawer-close-v3"], 30, 9)
     assert cfg.cameras == ["corner3"] and cfg.randomize == ["camera", "light"]
 
 
@@ -60,3 +60,16 @@ def test_demos_bad_set_fails_before_any_simulator(tmp_path, capsys):
     assert roboact_main(["demos", "--evaluate-experts", "-o", str(tmp_path / "d"), "--set", "init_states=99"]) == 2
     assert "init_states: must be in [1, 50], got 99" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_metaworld_refuses_a_task_that_never_enters_pretraining(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert roboact_main(["simulate", "metaworld", "--out", str(out), "--tasks", "window-close-v3"]) == 2
+    err = capsys.readouterr().err
+    assert "tasks: 'window-close-v3' never enters a pretraining corpus: reserve task" in err
+    assert "--include-near-duplicates" not in err and not out.exists()
+    assert roboact_main(["simulate", "metaworld", "--out", str(out), "--tasks", "pick-place-wall-v3"]) == 2
+    assert "benchmark task pick-place-v3" in capsys.readouterr().err
+    cfg = metaworld_config(_args("simulate", "metaworld", "--out", "c", "--tasks", "pick-place-wall-v3",
+                                 "--include-near-duplicates"))
+    assert cfg.tasks == ["pick-place-wall-v3"] and cfg.include_near_duplicates

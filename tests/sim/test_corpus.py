@@ -68,6 +68,13 @@ def test_manifest_rows_records_and_videos(corpus):
         frames = read_frames(resolve(manifest, r.path))
         assert frames.shape == (t, 48, 48, 3)
     summary = read_json(corpus / "summary.json")
+    # the corpus says which tasks it left out and why, in its summary and beside its manifests
+    from roboact.data.heldout import read_record
+
+    left_out = summary["excluded_tasks"]
+    assert {"drawer-open-v3", "window-close-v3", "door-open-v3", "plate-slide-side-v3"} <= set(left_out)
+    assert "reserve task" in left_out["window-close-v3"] and "benchmark task" in left_out["drawer-open-v3"]
+    assert read_record(corpus)["excluded_tasks"] == left_out and summary["near_duplicates_included"] == []
     assert summary["episodes_kept"] == 4 and summary["episodes_failed"] == 0 and summary["clips"] == 4
 
 
@@ -120,7 +127,30 @@ def test_config_errors_name_the_field(tmp_path):
         CorpusConfig(out_dir=str(tmp_path), cameras=["gripperPOV"])
     with pytest.raises(ConfigError, match="image_size"):
         CorpusConfig(out_dir=str(tmp_path), image_size=8)
-    assert CorpusConfig(out_dir=str(tmp_path)).tasks == list(ATOMIC_TASKS)
+
+
+def test_default_tasks_never_hold_a_never_pretrain_task_and_naming_one_is_refused(tmp_path):
+    from roboact.data.heldout import BENCHMARK_TASKS, RESERVE_TASKS, never_pretrain
+
+    never = set(never_pretrain())
+    assert set(BENCHMARK_TASKS["metaworld"]) | set(RESERVE_TASKS["metaworld"]) <= never
+    cfg = CorpusConfig(out_dir=str(tmp_path))
+    near = {"plate-slide-side-v3", "pick-place-wall-v3", "pick-out-of-hole-v3", "bin-picking-v3"}
+    assert not set(cfg.tasks) & (never | near)
+    assert cfg.tasks == [t for t in ATOMIC_TASKS if t not in never | near]   # every other labelled task, in order
+    assert set(cfg.excluded_tasks()) == (never & set(ATOMIC_TASKS)) | near
+    assert "pick-place-v3" in cfg.excluded_tasks()["pick-out-of-hole-v3"]
+    for task in sorted(never & set(ATOMIC_TASKS)):  # no option lets the never-list in
+        for near_ok in (False, True):
+            with pytest.raises(ConfigError, match=f"tasks: '{task}' never enters a pretraining corpus"):
+                CorpusConfig(out_dir=str(tmp_path), tasks=["drawer-close-v3", task], include_near_duplicates=near_ok)
+    with pytest.raises(ConfigError, match="same .action, object. as benchmark task plate-slide-v3.*"
+                                          "--include-near-duplicates"):
+        CorpusConfig(out_dir=str(tmp_path), tasks=["plate-slide-side-v3"])
+    both = CorpusConfig(out_dir=str(tmp_path), include_near_duplicates=True)
+    assert near <= set(both.tasks) and not set(both.tasks) & never
+    assert CorpusConfig(out_dir=str(tmp_path), tasks=["plate-slide-side-v3"], include_near_duplicates=True).tasks == \
+        ["plate-slide-side-v3"]
 
 
 def test_compositional_manifest_holds_out_whole_pairs(tmp_path):

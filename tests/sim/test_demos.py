@@ -149,7 +149,7 @@ class FakeSuite(LiberoGoalSuite):
         return task
 
     def label(self, task):
-        return TaskLabel("open", "drawer")
+        return TaskLabel("close", "drawer")  # not a benchmark task's label: its clips may be pretrained on
 
     def make_env(self, task, image_size, cameras, max_steps=None):
         env = FakeEnv()
@@ -182,7 +182,7 @@ def test_generator_keeps_successes_only_and_resumes(tmp_path, fake_suite):
     assert ep.actions.shape == (6, 7) and ep.obs["agentview_rgb"].shape == (6, 16, 16, 3)  # 4 + 2 after success
     assert ep.rewards.tolist() == [0, 0, 0, 1, 1, 1] and ep.dones[-1] == 1
     rows = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
-    assert rows[0]["caption"] == "Robot opens drawer, Action is open, Object is drawer."
+    assert rows[0]["caption"] == "Robot closes drawer, Action is close, Object is drawer."
     assert rows[0]["num_frames"] == 7 and (tmp_path / rows[0]["path"]).is_file()
     assert not list((tmp_path / "libero_goal" / "fake_task" / "shards").glob("*"))
     # resume with more demos: old ones are kept, the failed seed is not retried
@@ -193,6 +193,20 @@ def test_generator_keeps_successes_only_and_resumes(tmp_path, fake_suite):
     new = (tmp_path / "libero_goal" / "fake_task" / "attempts.jsonl").read_text().splitlines()
     assert new[: len(log_lines)] == log_lines and all(json.loads(x)["k"] > 4 for x in new[len(log_lines):])
     assert len((tmp_path / "manifest.jsonl").read_text().splitlines()) == 5
+
+
+def test_demo_manifest_leaves_out_tasks_that_never_enter_pretraining(tmp_path, fake_suite, monkeypatch):
+    """The demos of a benchmark task are made (the policies need them) but listed in no pretraining manifest."""
+    from roboact.data.heldout import read_record
+
+    monkeypatch.setattr(FakeSuite, "canonical", lambda self, task: task)
+    cfg = DemosConfig(tasks=["fake_task", "turn_on_the_stove"], num_demos=1, output_dir=str(tmp_path))
+    assert all(s.complete for s in generate_demos(cfg))
+    assert (tmp_path / "libero_goal" / "turn_on_the_stove_demo.hdf5").is_file()
+    rows = [json.loads(x) for x in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in rows} == {"libero_goal/fake_task"}
+    record = read_record(tmp_path)["excluded_tasks"]
+    assert record == {"libero_goal/turn_on_the_stove": "benchmark task of `roboact policy --suite libero_goal`"}
 
 
 def test_generator_fails_clearly_when_the_simulator_cannot_start(tmp_path, monkeypatch, fake_suite):
@@ -216,7 +230,7 @@ def test_expert_table_is_written_and_resumes(tmp_path, monkeypatch, fake_suite):
     assert (row["successes"], row["episodes"], row["failed_init_states"]) == (4, 6, [0, 3])
     assert row["mean_steps_success"] == 4
     md = (tmp_path / "expert_success_libero_goal.md").read_text()
-    assert "| fake_task | (open, drawer) | 4/6 (67%) | 4 | 4 | 0, 3 |" in md and "roboact demos --evaluate" in md
+    assert "| fake_task | (close, drawer) | 4/6 (67%) | 4 | 4 | 0, 3 |" in md and "roboact demos --evaluate" in md
     assert json.loads((tmp_path / "expert_success_libero_goal.json").read_text())["overall_success_rate"] == 4 / 6
     monkeypatch.setattr(expert_eval, "eval_episode", lambda job: pytest.fail("finished episode rerun"))
     assert expert_eval.evaluate_experts(cfg)["tasks"][0]["successes"] == 4
@@ -270,9 +284,10 @@ def test_real_libero_demo_end_to_end(tmp_path):
     assert ep.states.shape == (t, 79) and ep.robot_states.shape == (t, 9)
     assert f.attrs["macros_image_convention"] == "opencv" and f.attrs["env_args"]["type"] == 1
     assert f.attrs["action"] == "open" and f.attrs["object"] == "drawer"
-    from roboact.data.manifest import read_manifest
+    from roboact.data.heldout import read_record
     from roboact.data.video import count_frames
 
-    (row,) = read_manifest(Path(tmp_path) / "manifest.jsonl")
-    assert row.embodiment == "panda" and row.caption.startswith("Robot opens drawer")
-    assert count_frames(Path(tmp_path) / row.path)[0] == t + 1
+    # a benchmark task: its demo is written for the policies, but it is no pretraining clip
+    assert not (Path(tmp_path) / "manifest.jsonl").exists()
+    assert "libero_goal/open_the_middle_drawer_of_the_cabinet" in read_record(tmp_path)["excluded_tasks"]
+    assert count_frames(Path(tmp_path) / f.demo_attrs["demo_0"]["video"])[0] == t + 1

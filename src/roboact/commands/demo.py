@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class DemoConfig:
     out: str = "runs/demo"
-    tasks: list[str] = field(default_factory=list)     # empty: every task of the Meta-World table
+    tasks: list[str] = field(default_factory=list)     # empty: every Meta-World task a corpus may hold
     episodes_per_task: int = 8
     cameras: list[str] = field(default_factory=lambda: ["corner"])
     heldout_pairs: int = 3
@@ -48,7 +48,8 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="simulate, extract, train (full + ablations + baseline), evaluate, report")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--episodes", type=int, default=8, help="episodes per task")
-    p.add_argument("--tasks", default="", help="comma-separated Meta-World tasks (default: all)")
+    p.add_argument("--tasks", default="",
+                   help="comma-separated Meta-World tasks (default: all a pretraining corpus may hold)")
     p.add_argument("--cameras", default="corner")
     p.add_argument("--steps", type=int, default=400, help="training steps per model")
     p.add_argument("--batch-size", type=int, default=32)

@@ -9,6 +9,11 @@ output folder. Splits are recomputed over the union so that they are consistent 
   demo of a task would fall in one split;
 - compositional held-out pairs are chosen again over the union's (action, object) pairs.
 The manifest rows keep their own `episode` (the file path); the split unit is only used for splitting.
+
+The merged manifest is a pretraining corpus, so clips of a task on the never-list (roboact.data.heldout:
+the policy benchmark's tasks, the reserve tasks) are dropped, whatever an input holds (e.g. a `roboact
+demos` folder whose manifest predates the list), and counted in the summary. Each input's exclusion record
+(`excluded_tasks.json`) is carried forward into the merged one, less any task another input does hold.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from roboact.data.heldout import never_pretrain, read_record, task_key, write_record
 from roboact.data.manifest import ClipRecord, read_manifest, rebase, resolve
 from roboact.data.manifest_ops import ManifestOpError, write_split_manifests
 from roboact.utils.config import check
@@ -80,8 +86,18 @@ def merge_manifests(cfg: MergeConfig) -> dict:
     units: list[str] = []
     first_seen: dict[str, Path] = {}
     per_source = []
+    never = {task_key(t): why for t, why in never_pretrain().items()}
+    carried: dict[str, str] = {}
+    near_in: set[str] = set()
+    dropped: Counter = Counter()
     for src in sources:
-        src_rows = read_manifest(src)
+        record = read_record(src) or {}
+        for t, why in record.get("excluded_tasks", {}).items():
+            carried.setdefault(t, why)
+        near_in.update(record.get("near_duplicates_included", []))
+        all_rows = read_manifest(src)
+        src_rows = [r for r in all_rows if task_key(r.task) not in never]
+        dropped.update(r.task for r in all_rows if task_key(r.task) in never)
         for r in src_rows:
             if r.clip_id in first_seen:
                 raise MergeError(f"clip_id {r.clip_id!r} is in both {first_seen[r.clip_id]} and {src}; "
@@ -91,13 +107,22 @@ def merge_manifests(cfg: MergeConfig) -> dict:
             _check_files(src, r)
         rows += rebase(src_rows, src, out / "manifest.jsonl")
         per_source.append({"manifest": str(src), "clips": len(src_rows),
+                           "dropped_never_pretrain": len(all_rows) - len(src_rows),
                            "sources": sorted({r.source for r in src_rows}),
                            "embodiments": sorted({r.embodiment for r in src_rows})})
+    if not rows:
+        raise MergeError(f"every clip of {', '.join(map(str, sources))} is of a task that never enters "
+                         f"pretraining ({', '.join(sorted(dropped))}); nothing to merge")
+    present = {task_key(r.task) for r in rows}
+    excluded = {t: why for t, why in carried.items() if task_key(t) not in present}
+    excluded.update({t: never[task_key(t)] for t in dropped})
     out.mkdir(parents=True, exist_ok=True)
     info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs, cfg.seed,
                                  split_units=units)
     summary = {"clips": len(rows), "inputs": per_source,
                "embodiments": dict(sorted(Counter(r.embodiment for r in rows).items())), **info,
-               "config": asdict(cfg)}
+               "excluded_tasks": dict(sorted(excluded.items())), "dropped_clips": dict(sorted(dropped.items())),
+               "near_duplicates_included": sorted(near_in), "config": asdict(cfg)}
+    write_record(out, excluded, near_duplicates_included=sorted(near_in), dropped_clips=summary["dropped_clips"])
     atomic_write_json(out / "merge_summary.json", summary)
     return summary

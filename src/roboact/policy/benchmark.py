@@ -6,7 +6,8 @@ Order of work, each step failing loudly before the next costs anything:
 1. tasks resolved (unknown task: error), demo files opened and checked (missing, truncated, too few demos,
    seeds that collide with evaluation scenes: error), optionally generated first (`make_demos`);
 2. rows built: checkpoints checked against the requested backbone (error), baselines without weights
-   kept as "not run: ..." rows;
+   kept as "not run: ..." rows; a RoboAct-CLIP checkpoint whose pretraining corpus holds an evaluated task,
+   or cannot be read, is refused before step 1 unless `allow_seen_tasks` (policy.corpus.refuse_seen_tasks);
 3. the scripted experts rolled out from the very initial states the policies will face; any task below
    `min_expert_success` stops the run with the numbers — a broken simulator install never becomes a 0% row;
 4. demo features computed once into the cache; cells (row, task, seed) trained and evaluated, each written
@@ -63,6 +64,8 @@ class BenchmarkConfig:
     image_size: int = 128
     train: BCTrainConfig = field(default_factory=BCTrainConfig)
     min_expert_success: float = 0.8
+    allow_seen_tasks: bool = False     # run RoboAct rows pretrained on an evaluated task (or on an unknown
+                                       # corpus); every table then marks them
     videos: int = 2                    # rollout videos per row and task (seed 0's final evaluation)
     workers: int = 1                   # processes running cells in parallel
     parallel: int = 1                  # envs per process rolled out in lockstep (batched encoder; runner.py)
@@ -180,6 +183,19 @@ def _pretraining(spec: RowSpec, tasks: list[str], backbone: str) -> dict:
         info["eval_tasks_seen"] = None if any(s is None for s in seen) else sorted(set().union(*seen))
         info["checkpoints"] = list(spec.seed_paths)
     return info
+
+
+def check_seen_tasks(cfg: BenchmarkConfig, tasks: list[str]) -> None:
+    """Refuse, before any demo or encoder costs anything, a RoboAct-CLIP row pretrained on an evaluated task
+    or on a corpus that cannot be read, unless `allow_seen_tasks`."""
+    from roboact.policy.corpus import refuse_seen_tasks
+
+    if cfg.allow_seen_tasks:
+        return
+    for spec in (s for s in cfg.rows if s.kind == "roboact"):
+        spec, _ = _resolve_checkpoints(spec, cfg)
+        refuse_seen_tasks(spec.name, list(spec.seed_paths or (spec.path,)),
+                          _pretraining(spec, tasks, cfg.encoder.backbone))
 
 
 # --- step 3: the experts ----------------------------------------------------------------------------------
@@ -374,6 +390,7 @@ def _run(cfg: BenchmarkConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", asdict(cfg))
+    check_seen_tasks(cfg, tasks)
     if cfg.make_demos:
         ensure_demos(cfg, suite, tasks)
     sources = {t: open_demos(suite, t, cfg.demos_dir, cfg.num_demos, cfg.rollouts) for t in tasks}

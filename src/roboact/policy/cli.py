@@ -37,6 +37,9 @@ def register(subparsers) -> None:
                    help="write --manifest without these tasks' clips (no TASK: the suite's four) to --manifest-out")
     g.add_argument("--manifest", help="source manifest for --exclude-tasks")
     g.add_argument("--manifest-out", help="filtered manifest to write")
+    p.add_argument("--allow-seen-tasks", action="store_true", default=None,
+                   help="run RoboAct-CLIP checkpoints whose pretraining corpus holds an evaluated task, or cannot "
+                        "be read (refused by default); every table marks those rows")
     p.set_defaults(func=run)
 
 
@@ -163,6 +166,7 @@ def build_config(args):
         "min_expert_success": args.min_expert_success, "workers": args.workers, "parallel": args.parallel,
         "threads": args.threads, "out": args.out, "cache_dir": args.cache,
         "progress": False if args.no_progress else None,
+        "allow_seen_tasks": True if args.allow_seen_tasks else None,
         "command": " ".join(["roboact", *map(shlex.quote, sys.argv[1:])])})
     if "rows" not in user or any(getattr(args, f) is not None for f in ROW_FLAGS):
         user["rows"] = [dataclasses.asdict(r) for r in _rows(args, user.get("encoder", {}))]

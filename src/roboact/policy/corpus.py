@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-PREFIXES = ("metaworld/", "libero_goal/")
+from roboact.data.heldout import task_key  # noqa: F401  (the one task-name comparison; also imported from here)
 
 FIXED_CORPORA = {
     "backbone": "the frozen backbone's own pretraining only ({backbone}); no robot data",
@@ -23,14 +23,6 @@ FIXED_CORPORA = {
     "r3m": "R3M: Ego4D human videos (time contrast + language); no robot data",
     "mpi": "MPI: Ego4D hand-object interaction clips; no robot data",
 }
-
-
-def task_key(task: str) -> str:
-    """'metaworld/drawer-open-v3', 'libero_goal/turn_on_the_stove' -> the bare task name."""
-    t = task.strip()
-    for p in PREFIXES:
-        t = t.removeprefix(p)
-    return t.replace(" ", "_")
 
 
 def _manifest_of(checkpoint: str) -> tuple[Path | None, list[str]]:
@@ -71,3 +63,37 @@ def pretraining_info(kind: str, path: str | None, eval_tasks: list[str], backbon
     if kind == "roboact":
         return roboact_corpus(path, eval_tasks)
     return {"text": FIXED_CORPORA[kind].format(backbone=backbone), "eval_tasks_seen": []}
+
+
+def refuse_seen_tasks(row: str, checkpoints: list[str], info: dict) -> None:
+    """PolicyError unless the row's pretraining corpus is known to hold none of the evaluated tasks.
+
+    Refused: a corpus with an evaluated task (named, with the checkpoint), and a corpus that cannot be
+    read (no training manifest recorded, the manifest not found here, or unreadable). The second is refused
+    too, not warned about: a row whose corpus is unknown may have seen its tasks, and a warning scrolls
+    away while the table it leaves behind looks clean. Either make the recorded manifest readable (the
+    checkpoint's config.json, train.data.manifest) or pass --allow-seen-tasks, which runs the row and
+    marks it in every table ("pretraining corpus unknown" or the tasks it saw).
+    """
+    from roboact.policy.suites import PolicyError
+
+    seen = info.get("eval_tasks_seen")
+    where = f"row {row!r} (checkpoint {', '.join(checkpoints)})"
+    if seen is None:
+        raise PolicyError(f"{where}: cannot tell whether its pretraining corpus holds an evaluated task: "
+                          f"{info.get('text', 'unknown')}. Make the training manifest readable, or pass "
+                          "--allow-seen-tasks to run it anyway (the tables then say so)")
+    if seen:
+        raise PolicyError(f"{where}: its pretraining corpus holds clips of evaluated task(s) {', '.join(seen)}; "
+                          "its success would measure memory of those scenes, not the encoder. Pretrain "
+                          "without them (roboact simulate metaworld leaves them out; roboact policy "
+                          "--exclude-tasks filters an old manifest), or pass --allow-seen-tasks to run it "
+                          "anyway (the tables then say so)")
+
+
+def seen_note(info: dict) -> str:
+    """What a table row's name carries about evaluated tasks in its pretraining: '' when none were seen."""
+    seen = info.get("eval_tasks_seen")
+    if seen is None:
+        return " [pretraining corpus unknown]"
+    return f" [pretrained on evaluated tasks: {', '.join(seen)}]" if seen else ""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roboact.models.variants import policy_tables
+from roboact.policy.corpus import seen_note
 from roboact.policy.stats import Interval, t_interval
 
 PAPER = {  # the paper's Tables II and III (Franka Kitchen names; the same four tasks as LIBERO-Goal's)
@@ -73,7 +74,8 @@ def table_markdown(report: dict, table: str, metric: str) -> str:
             lines.append(f"| {r['name']} | " + " | ".join(["-"] * len(tasks)) + f" | {r['status']} |")
             continue
         vals = [_cell(r["tasks"][t][metric]) for t in tasks]
-        lines.append(f"| {r['name']} | {' | '.join(vals)} | {_cell(r['overall'][metric])} |")
+        name = r["name"] + seen_note(r["pretraining"])
+        lines.append(f"| {name} | {' | '.join(vals)} | {_cell(r['overall'][metric])} |")
     return "\n".join(lines)
 
 

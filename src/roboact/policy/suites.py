@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from roboact.data.heldout import BENCHMARK_TASKS
+
 
 class PolicyError(ValueError):
     """Bad benchmark input (unknown task, wrong checkpoint, missing or short demos, broken expert check);
@@ -66,15 +68,14 @@ PAPER_TASK_LABELS = ("open the middle drawer", "push the plate to the front of t
 BENCH_SUITES: dict[str, BenchSuite] = {
     "libero_goal": BenchSuite(
         name="libero_goal",
-        tasks=("open_the_middle_drawer_of_the_cabinet", "push_the_plate_to_the_front_of_the_stove",
-               "put_the_cream_cheese_in_the_bowl", "turn_on_the_stove"),
+        tasks=BENCHMARK_TASKS["libero_goal"],  # one home, shared with the never-pretrain list
         smoke_task="turn_on_the_stove", smoke_max_steps=130,
         camera="agentview", image_key="agentview_rgb", proprio_keys=("joint_states", "gripper_states"),
         proprio_dim=9, action_dim=7, max_init_states=50, analogue_of=PAPER_TASK_LABELS),
     "metaworld": BenchSuite(
         name="metaworld",
         # analogues of the paper's four: open a drawer, slide a plate, pick and place an object, turn a knob
-        tasks=("drawer-open-v3", "plate-slide-v3", "pick-place-v3", "dial-turn-v3"),
+        tasks=BENCHMARK_TASKS["metaworld"],
         smoke_task="plate-slide-v3", smoke_max_steps=80,
         camera="corner", image_key="corner_rgb", proprio_keys=("ee_pos", "gripper_states"),
         proprio_dim=4, action_dim=4, max_init_states=None, eval_seed_base=100_000, analogue_of=PAPER_TASK_LABELS),

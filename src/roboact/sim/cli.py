@@ -27,8 +27,13 @@ def add_metaworld(simulators) -> None:
     # Flags default to None ("not given") so they override --config/--set only when given; the defaults
     # named in the help are CorpusConfig's.
     p.add_argument("--out", help="output folder (manifest.jsonl, videos/, episodes/); required unless --list-tasks")
-    p.add_argument("--tasks", type=_csv, help="comma-separated Meta-World tasks "
-                   "(default: every task of the atomic-action table; see --list-tasks)")
+    p.add_argument("--tasks", type=_csv, help="comma-separated Meta-World tasks (default: every task of the "
+                   "atomic-action table that may be pretrained on; see --list-tasks). The policy benchmark's "
+                   "tasks and the reserve tasks are refused, near-duplicates of them unless "
+                   "--include-near-duplicates")
+    p.add_argument("--include-near-duplicates", action="store_true", default=None,
+                   help="let in tasks labelled like a benchmark or reserve task (e.g. plate-slide-side-v3, "
+                        "'push plate' like plate-slide-v3); the summary lists them")
     p.add_argument("--episodes", type=int, help="episodes per task (default 20)")
     p.add_argument("--cameras", type=_csv, help="comma-separated cameras (default corner,corner3,corner4)")
     p.add_argument("--image-size", type=int, help="square frame size in pixels (default 128)")
@@ -43,7 +48,9 @@ def add_metaworld(simulators) -> None:
                         "(camera: orbit/zoom each camera; light: direction and intensity; table: table and "
                         "floor colour). Default: none")
     p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
-    p.add_argument("--list-tasks", action="store_true", help="print the task -> (action, object) table and exit")
+    p.add_argument("--list-tasks", action="store_true",
+                   help="print the task -> (action, object) table, with why a task stays out of the corpus, "
+                        "and exit")
     p.set_defaults(func=run_metaworld)
 
 
@@ -91,15 +98,18 @@ def metaworld_config(args: argparse.Namespace):
         "image_size": args.image_size, "workers": args.workers, "seed": args.seed,
         "frames_after_success": args.frames_after_success, "max_steps": args.max_steps,
         "heldout_pairs": args.heldout_pairs, "progress": False if args.no_progress else None,
-        "randomize": args.randomize})
+        "randomize": args.randomize, "include_near_duplicates": args.include_near_duplicates})
 
 
 def run_metaworld(args: argparse.Namespace) -> int:
     if args.list_tasks:
-        from roboact.sim.metaworld import ATOMIC_TASKS
+        from roboact.data.heldout import pretraining_exclusions
+        from roboact.sim.metaworld import ATOMIC_TASKS, label_pairs
 
+        excluded = pretraining_exclusions("metaworld", label_pairs())
         for task, lab in ATOMIC_TASKS.items():
-            print(f"{task:26s} {lab.action:9s} {lab.object}")
+            why = f"  [not pretrained on: {excluded[task]}]" if task in excluded else ""
+            print(f"{task:29s} {lab.action:8s} {lab.object:15s}{why}".rstrip())
         return 0
     from roboact.sim.corpus import build_corpus
 
@@ -129,6 +139,11 @@ def format_summary(s: dict, out: str) -> str:
     lines += [f"  {t}: kept {c['kept']}, failed {c['failed']}" + (f", errors {c['error']}" if c["error"] else "")
               for t, c in s["per_task"].items() if c["failed"] or c["error"]]
     lines += [f"  error: {e}" for e in s["errors"]]
+    if s.get("excluded_tasks"):
+        lines.append(f"  left out (never pretrained on): {', '.join(s['excluded_tasks'])}; reasons in "
+                     f"{out}/excluded_tasks.json")
+    if s.get("near_duplicates_included"):
+        lines.append(f"  near-duplicates let in: {', '.join(s['near_duplicates_included'])}")
     if s.get("heldout_pairs"):
         lines.append("  compositional test pairs: " + "; ".join(f"{a} {o}" for a, o in s["heldout_pairs"]))
     lines.append(f"manifest: {out}/manifest.jsonl  summary: {out}/summary.json")

@@ -11,7 +11,13 @@ Layout under `out_dir` (all paths in the manifests are relative to it):
     videos/<task>/e0003_<camera>.mp4
     manifest.jsonl               one row per (episode, camera); `split` by episode hash
     manifest_compositional.jsonl the same rows; `split` = test for held-out (action, object) pairs
+    excluded_tasks.json          which labelled tasks the corpus leaves out, and why (also in summary.json)
     summary.json, config.json
+
+The corpus is for pretraining, so it never holds a task of roboact.data.heldout's never-list (the policy
+benchmark's tasks and the reserve tasks), and by default none of their near-duplicates: the default task
+list leaves them out, and naming one in `tasks` is a ConfigError saying why (`include_near_duplicates`
+lets the near-duplicates in; nothing lets the never-list in).
 
 Each episode's scene and trajectory depend only on (seed, task, episode index), never on which worker ran
 it or in what order, so the corpus is the same for any number of workers. A rerun skips episodes whose
@@ -31,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from roboact.data.heldout import never_pretrain, pretraining_exclusions, write_record
 from roboact.data.manifest import ClipRecord
 from roboact.data.manifest_ops import write_split_manifests
 from roboact.sim.episodes import WorkerPool, run_expert
@@ -44,7 +51,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class CorpusConfig:
     out_dir: str
-    tasks: list[str] = field(default_factory=list)      # empty: every task of metaworld.ATOMIC_TASKS
+    tasks: list[str] = field(default_factory=list)      # empty: every task of metaworld.ATOMIC_TASKS that
+                                                        # may be pretrained on (roboact.data.heldout)
+    include_near_duplicates: bool = False               # let in tasks labelled like a benchmark/reserve task
     episodes_per_task: int = 20
     cameras: list[str] = field(default_factory=lambda: ["corner", "corner3", "corner4"])
     image_size: int = 128
@@ -63,9 +72,13 @@ class CorpusConfig:
         from roboact.sim.metaworld import ATOMIC_TASKS, CAMERAS
 
         check(bool(str(self.out_dir).strip()), "out_dir", "must be a folder path")
-        self.tasks = list(self.tasks) or list(ATOMIC_TASKS)
+        excluded = self.excluded_tasks()
+        self.tasks = list(self.tasks) or [t for t in ATOMIC_TASKS if t not in excluded]
         bad = [t for t in self.tasks if t not in ATOMIC_TASKS]
         check(not bad, "tasks", f"unknown task {bad[0] if bad else ''!r}; labelled tasks: {', '.join(ATOMIC_TASKS)}")
+        for t in (t for t in self.tasks if t in excluded):
+            hint = "" if t in never_pretrain() else "; --include-near-duplicates lets it in"
+            check(False, "tasks", f"{t!r} never enters a pretraining corpus: {excluded[t]}{hint}")
         check(len(set(self.tasks)) == len(self.tasks), "tasks", "lists a task twice")
         bad = [c for c in self.cameras if c not in CAMERAS]
         what = f"unknown camera {bad[0]!r}" if bad else "no camera given"
@@ -89,6 +102,12 @@ class CorpusConfig:
         check(not bad, "randomize", f"unknown kind {bad[0] if bad else ''!r}; valid kinds: {', '.join(KINDS)}")
         check(len(set(self.randomize)) == len(self.randomize), "randomize", "lists a kind twice")
         self.randomize = [k for k in KINDS if k in self.randomize]  # one order, so settings compare equal
+
+    def excluded_tasks(self) -> dict[str, str]:
+        """Labelled tasks this corpus leaves out -> why (the never-list, and near-duplicates unless let in)."""
+        from roboact.sim.metaworld import label_pairs
+
+        return pretraining_exclusions("metaworld", label_pairs(), self.include_near_duplicates)
 
 
 @dataclass(frozen=True)
@@ -293,6 +312,7 @@ def build_corpus(cfg: CorpusConfig) -> dict:
     split_info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs,
                                        cfg.seed)
     summary = _summary(cfg, jobs, metas, errors, len(results), split_info, time.perf_counter() - t0)
+    write_record(out, summary["excluded_tasks"], near_duplicates_included=summary["near_duplicates_included"])
     atomic_write_json(out / "summary.json", summary)
     return summary
 
@@ -308,4 +328,14 @@ def _summary(cfg, jobs, metas, errors, simulated, split_info, seconds) -> dict:
             "episodes_skipped_done": len(jobs) - simulated, **{f"episodes_{k}": v for k, v in total.items()},
             "clips": total["kept"] * len(cfg.cameras), "per_task": per_task,
             "errors": [f"{e['task']}/e{e['index']:04d}: {e['error']}" for e in errors],
+            "excluded_tasks": cfg.excluded_tasks(), "near_duplicates_included": _near_duplicates_in(cfg),
             "seconds": round(seconds, 2), **split_info}
+
+
+def _near_duplicates_in(cfg: CorpusConfig) -> list[str]:
+    """The corpus's tasks that are near-duplicates of a benchmark or reserve task (only when let in)."""
+    from roboact.data.heldout import near_duplicates
+    from roboact.sim.metaworld import label_pairs
+
+    near = near_duplicates("metaworld", label_pairs())
+    return [t for t in cfg.tasks if t in near]

@@ -7,7 +7,10 @@ succeeded, the first N successes by k are merged into `<suite>/<task>_demo.hdf5`
 shards are removed. Because demo i is always the i-th success by k, the output does not depend on the
 number of workers, and an interrupted run resumes where it stopped without redoing finished attempts.
 Each demo also becomes a manifest row (S/A/O labels, the paper's caption), so the videos double as
-pretraining clips of the Panda embodiment.
+pretraining clips of the Panda embodiment; the manifest is therefore a pretraining corpus and leaves out
+the demos of tasks that never enter pretraining (roboact.data.heldout: the policy benchmark's tasks, the
+reserve tasks and their near-duplicates), whose HDF5 files and videos are still written for the policies.
+`excluded_tasks.json` beside it says which it left out and why.
 """
 from __future__ import annotations
 
@@ -259,14 +262,25 @@ def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
     return summaries
 
 
-def manifest_rows(root: Path) -> list:
-    """One ClipRecord per demo of every `<suite>/<task>_demo.hdf5` under root that has a video."""
+def manifest_rows(root: Path) -> tuple[list, dict[str, str]]:
+    """One ClipRecord per demo with a video of every `<suite>/<task>_demo.hdf5` under root, but none of a
+    task that never enters pretraining; and those tasks -> why (roboact.data.heldout's default)."""
+    from roboact.data.heldout import pretraining_exclusions
     from roboact.data.manifest import ClipRecord
 
-    rows = []
-    for path in sorted(root.glob("*/*_demo.hdf5")):
-        f = DemoFile(path)
+    files = [(path, DemoFile(path)) for path in sorted(root.glob("*/*_demo.hdf5"))]
+    labels: dict[str, dict[str, tuple[str, str]]] = {}
+    for _, f in files:
         a = f.attrs
+        table = labels.setdefault(a["suite"], get_suite(a["suite"]).label_table())
+        table.setdefault(a["task_name"], (a["action"], a["object"]))  # the suite's table is the authority
+    excluded = {s: pretraining_exclusions(s, lab) for s, lab in labels.items()}
+    rows, left_out = [], {}
+    for path, f in files:
+        a = f.attrs
+        if a["task_name"] in excluded[a["suite"]]:
+            left_out[f"{a['suite']}/{a['task_name']}"] = excluded[a["suite"]][a["task_name"]]
+            continue
         for key in f.keys:
             d = f.demo_attrs[key]
             if not d.get("video"):
@@ -278,15 +292,20 @@ def manifest_rows(root: Path) -> list:
                 fps=float(d.get("fps", 0.0)), source=a["source"], embodiment=a["embodiment"],
                 episode=os.path.relpath(path, root), instruction=f.instruction,
                 extra={"demo": key, **({"note": a["note"]} if a.get("note") else {})}))
-    return rows
+    return rows, left_out
 
 
 def write_demo_manifest(root: Path) -> Path | None:
+    """`root`/manifest.jsonl and excluded_tasks.json; with no clip to list, no manifest (an older one is
+    removed, so it cannot outlive the demos it listed)."""
+    from roboact.data.heldout import write_record
     from roboact.data.manifest import write_manifest
 
-    rows = manifest_rows(root)
-    if not rows:
-        return None
+    rows, left_out = manifest_rows(root)
     dest = root / "manifest.jsonl"
+    write_record(root, left_out)
+    if not rows:
+        dest.unlink(missing_ok=True)
+        return None
     write_manifest(dest, rows)
     return dest

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     # named in the help are DemosConfig's (ExpertEvalConfig's with --evaluate-experts).
     p.add_argument("--suite", choices=("libero_goal", "metaworld"), help="default libero_goal")
     p.add_argument("--tasks", nargs="+", metavar="TASK",
-                   help="task names (default: the suite's tasks with experts; libero_goal: the paper's four)")
+                   help="task names (default: the suite's tasks with experts; libero_goal: the paper's four; "
+                        "metaworld: the label table, or with --evaluate-experts every scripted expert)")
     p.add_argument("-n", "--num-demos", type=int, help="successful demos per task (default 50)")
     p.add_argument("--workers", type=int, help="parallel simulator processes (default 1)")
     p.add_argument("--seed", type=int, help="attempt k of a task uses placement seed SEED+k (default 0)")
@@ -43,7 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output-dir", help=f"default {OUTPUT_DIR}")
     p.add_argument("--evaluate-experts", action="store_true",
                    help="evaluate the experts over fixed initial states instead of generating demos")
-    p.add_argument("--init-states", type=int, help="with --evaluate-experts: first N fixed states (default 50)")
+    p.add_argument("--init-states", type=int, help="with --evaluate-experts: first N scenes (LIBERO: fixed initial states; Meta-World: "
+                   "the scenes of a default corpus's first N episodes; default 50)")
     p.add_argument("--max-steps", type=int, help="with --evaluate-experts: episode cap (default 200)")
     p.set_defaults(func=run)
 

@@ -1,8 +1,11 @@
-"""How good are the scripted experts? Success over LIBERO's fixed initial states, as a markdown + JSON table.
+"""How good are the scripted experts? Success over each suite's own scenes, as a markdown + JSON table.
 
-`roboact demos --evaluate-experts` runs each task's expert from each of the first `init_states` fixed
-initial states (LIBERO's evaluation protocol, episodes capped at `max_steps`), without rendering (experts
-read true poses, so images would only cost time). Results are appended per episode to a JSONL log, so an
+`roboact demos --evaluate-experts` runs each task's expert from the first `init_states` scenes of the
+suite (`Suite.expert_reset`): LIBERO's fixed initial states (its evaluation protocol), or for Meta-World the
+scenes of the first episodes of a default `roboact simulate metaworld` corpus, episodes capped at
+`max_steps`, without rendering (experts read true poses, so images would only cost time). Meta-World's
+table covers every scripted expert, labelled or not: it is the evidence a task needs before it enters the
+label table (`roboact.sim.metaworld.ATOMIC_TASKS`). Results are appended per episode to a JSONL log, so an
 interrupted evaluation resumes; the tables are rewritten (atomically) from the log at the end.
 """
 from __future__ import annotations
@@ -22,16 +25,16 @@ from roboact.utils.io import atomic_write_json, atomic_write_text
 @dataclass
 class ExpertEvalConfig:
     suite: str = "libero_goal"
-    tasks: list[str] = field(default_factory=list)   # empty: the suite's default tasks
-    init_states: int = 50                            # the first n fixed initial states
+    tasks: list[str] = field(default_factory=list)   # empty: every task of the suite with a scripted expert
+    init_states: int = 50                            # the first n scenes (LIBERO: fixed initial states)
     max_steps: int = 200
     workers: int = 1
     output_dir: str = "results"
     command: str = ""                                # the command line, recorded beside the table
 
     def __post_init__(self) -> None:
-        check(self.suite == "libero_goal", "suite", "expert evaluation over fixed initial states is "
-              f"defined for libero_goal only, got {self.suite!r}")
+        check(self.suite in ("libero_goal", "metaworld"), "suite",
+              f"must be libero_goal or metaworld, got {self.suite!r}")
         check(1 <= self.init_states <= 50, "init_states", f"must be in [1, 50], got {self.init_states}")
         check(self.max_steps >= 1, "max_steps", f"must be >= 1, got {self.max_steps}")
         check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
@@ -49,7 +52,7 @@ def eval_episode(job: tuple[str, str, int, int]) -> dict:
         suite = get_suite(suite_name)
         env = cached_env(suite, task, 128, (), max_steps=max_steps)  # nothing rendered: experts read poses
         expert = suite.make_expert(task)
-        run = run_expert(env, expert, {"init_state": i}, solved_at_reset=True)
+        run = run_expert(env, expert, suite.expert_reset(task, i), solved_at_reset=True)
         return {"task": task, "init_state": i, "success": bool(run.final.success), "steps": run.steps,
                 "phase": suite.phase(expert), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as e:  # reported as a failed episode with its reason
@@ -67,7 +70,7 @@ def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
     from tqdm import tqdm
 
     suite = get_suite(cfg.suite)
-    tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
+    tasks = [expert_task(suite, t) for t in cfg.tasks] or suite.expert_tasks()
     results = result_log(cfg)
     done = {k: r for k, r in results.read().items() if "error" not in r}
     jobs = [(cfg.suite, t, i, cfg.max_steps) for t in tasks for i in range(cfg.init_states) if (t, i) not in done]
@@ -81,13 +84,40 @@ def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
     return table
 
 
+def expert_task(suite, task: str) -> str:
+    """`task` as the suite names it, if it has a scripted expert; SimError naming those that do."""
+    from roboact.sim.base import SimError
+
+    known = suite.expert_tasks()
+    name = task.strip().removeprefix(f"{suite.name}/")
+    if name not in known:
+        try:
+            name = suite.canonical(task)  # e.g. a LIBERO instruction in words
+        except SimError:
+            pass
+    if name not in known:
+        raise SimError(f"no scripted expert for {suite.name} task {task!r}; tasks with experts: {', '.join(known)}")
+    return name
+
+
+def _label(suite, task: str):
+    """The task's (action, object) label, or None for a task not (yet) in the suite's label table."""
+    from roboact.sim.base import SimError
+
+    try:
+        return suite.label(task)
+    except SimError:
+        return None
+
+
 def summarize(cfg: ExpertEvalConfig, suite, tasks: list[str], results: dict) -> dict:
     rows = []
     for t in tasks:
         eps = [results[(t, i)] for i in range(cfg.init_states) if (t, i) in results]
         wins = [e for e in eps if e["success"]]
-        label = suite.label(t)
-        rows.append({"task": t, "action": label.action, "object": label.object, "note": label.note,
+        label = _label(suite, t)
+        rows.append({"task": t, "action": label and label.action, "object": label and label.object,
+                     "note": label.note if label else "",
                      "episodes": len(eps), "successes": len(wins),
                      "success_rate": len(wins) / len(eps) if eps else float("nan"),
                      "mean_steps_success": float(np.mean([e["steps"] for e in wins])) if wins else None,
@@ -101,7 +131,9 @@ def summarize(cfg: ExpertEvalConfig, suite, tasks: list[str], results: dict) -> 
 
 
 def to_markdown(table: dict) -> str:
-    lines = [f"Scripted expert success on {table['suite']}, first {table['init_states']} fixed initial states, "
+    scenes = ("fixed initial states" if table["suite"] == "libero_goal"
+              else "scenes of a default (seed 0) corpus")
+    lines = [f"Scripted expert success on {table['suite']}, first {table['init_states']} {scenes}, "
              f"episodes capped at {table['max_steps']} steps.", ""]
     if table["command"]:
         lines += ["Command:", "", f"    {table['command']}", ""]
@@ -110,7 +142,8 @@ def to_markdown(table: dict) -> str:
     for r in table["tasks"]:
         mean = f"{r['mean_steps_success']:.0f}" if r["mean_steps_success"] is not None else "-"
         failed = ", ".join(map(str, r["failed_init_states"])) or "none"
-        lines.append(f"| {r['task']} | ({r['action']}, {r['object']}) | {r['successes']}/{r['episodes']} "
+        label = f"({r['action']}, {r['object']})" if r["action"] else "unlabelled"
+        lines.append(f"| {r['task']} | {label} | {r['successes']}/{r['episodes']} "
                      f"({100 * r['success_rate']:.0f}%) | {mean} | {r['max_steps_success'] or '-'} | {failed} |")
     lines += ["", f"Overall: {100 * table['overall_success_rate']:.1f}%"]
     notes = [f"- {r['task']}: {r['note']}" for r in table["tasks"] if r["note"]]

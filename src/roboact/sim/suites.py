@@ -35,8 +35,11 @@ class Suite(Protocol):
     default_cameras: tuple[str, ...]
 
     def tasks(self) -> list[str]: ...
+    def expert_tasks(self) -> list[str]: ...   # every task with a scripted expert, labelled or not
+    def expert_reset(self, task: str, i: int) -> dict: ...  # how episode i of the expert table resets
     def canonical(self, task: str) -> str: ...
     def label(self, task: str) -> TaskLabel: ...
+    def label_table(self) -> dict[str, tuple[str, str]]: ...  # task -> (action, object), every labelled task
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...],
                  max_steps: int | None = None): ...  # cameras () renders nothing; None: the env's own cap
     def make_expert(self, task: str): ...
@@ -58,6 +61,13 @@ class LiberoGoalSuite:
 
         return list(PAPER_LIBERO_TASKS)
 
+    def expert_tasks(self) -> list[str]:
+        return self.tasks()
+
+    def expert_reset(self, task: str, i: int) -> dict:
+        """LIBERO's own evaluation protocol: fixed initial state i."""
+        return {"init_state": i}
+
     def canonical(self, task: str) -> str:
         from roboact.sim.libero import PAPER_LIBERO_TASKS, short_name
 
@@ -72,6 +82,11 @@ class LiberoGoalSuite:
 
         t = PAPER_LIBERO_TASKS[self.canonical(task)]
         return TaskLabel(t.action, t.object, t.note)
+
+    def label_table(self) -> dict[str, tuple[str, str]]:
+        from roboact.sim.libero import PAPER_LIBERO_TASKS
+
+        return {name: (t.action, t.object) for name, t in PAPER_LIBERO_TASKS.items()}
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any task of the suite (LiberoEnv names an unknown one), not only those with an expert."""
@@ -122,6 +137,20 @@ class MetaWorldSuite:
 
         return list(ATOMIC_TASKS)
 
+    def expert_tasks(self) -> list[str]:
+        """All of Meta-World's scripted experts: the expert table measures unlabelled tasks too, since a task
+        is labelled only once its expert is shown to succeed."""
+        from roboact.sim.metaworld import expert_tasks
+
+        return expert_tasks()
+
+    def expert_reset(self, task: str, i: int) -> dict:
+        """Episode i of a default (seed 0) corpus: the table measures the very scenes `roboact simulate
+        metaworld` runs, not some other draw of the task's random range."""
+        from roboact.sim.corpus import episode_seed
+
+        return {"seed": episode_seed(0, task, i)}
+
     def canonical(self, task: str) -> str:
         from roboact.sim.metaworld import label_for
 
@@ -135,6 +164,11 @@ class MetaWorldSuite:
         lab = label_for(self.canonical(task))
         return TaskLabel(lab.action, lab.object)
 
+    def label_table(self) -> dict[str, tuple[str, str]]:
+        from roboact.sim.metaworld import label_pairs
+
+        return label_pairs()
+
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any Meta-World task (MetaWorldEnv names an unknown one), not only those with an atomic label."""
         from roboact.sim.metaworld import MetaWorldEnv
@@ -144,10 +178,11 @@ class MetaWorldSuite:
                             **cap)
 
     def make_expert(self, task: str):
+        """Any task with a scripted expert (`expert_for` names one without), labelled or not, like `make_env`."""
         from roboact.sim.metaworld import expert_for, quiet_experts
 
         quiet_experts()
-        return _PolicyExpert(expert_for(self.canonical(task)))
+        return _PolicyExpert(expert_for(task.strip().removeprefix("metaworld/")))
 
     def phase(self, expert) -> str:
         return "metaworld policy"
