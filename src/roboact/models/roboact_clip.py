@@ -139,7 +139,7 @@ class RoboActCLIP(nn.Module):
         return L.loss_clip_eq23(video, text, scale, symmetric=self.cfg.clip_symmetric,
                                 text_all=t_all, video_all=v_all, offset=offset)
 
-    def frame_loss(self, video: torch.Tensor, frame_feats: torch.Tensor) -> torch.Tensor:
+    def frame_loss(self, video: torch.Tensor, frame_feats: torch.Tensor | None) -> torch.Tensor:
         """The fused video vector (what a policy reads) decoded back into the clip's frozen frame features."""
         if frame_feats is None:
             raise ValueError("lambda_frame > 0: the frame-reconstruction term needs the clip's frame features")
