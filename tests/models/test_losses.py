@@ -122,7 +122,8 @@ def test_tcn_hand_computed():
             terms.append(-torch.log_softmax(logits, 0)[0])
     assert L.loss_tcn(states, pos, other).item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-6)
     # without another clip: only the in-clip negative
-    ref = [-torch.log_softmax(torch.stack([-(x - b[0]) ** 2, -(x - y) ** 2]), 0)[0] for x, y in ((c[0], a[0]), (a[0], c[0]))]
+    ref = [-torch.log_softmax(torch.stack([-(x - b[0]) ** 2, -(x - y) ** 2]), 0)[0]
+           for x, y in ((c[0], a[0]), (a[0], c[0]))]
     assert L.loss_tcn(states[:1], pos[:1], None).item() == pytest.approx(torch.stack(ref).mean().item(), rel=1e-6)
 
 

@@ -198,8 +198,10 @@ def test_temporal_transformer_reads_frame_differences_not_frames(cfg):
 
 # --- beyond the paper: the time-contrastive (lambda_tcn) and frame-reconstruction (lambda_frame) terms ------
 
-@pytest.mark.parametrize("kw, present", [({}, set()), ({"lambda_tcn": 0.5}, {"tcn"}), ({"lambda_frame": 0.5}, {"frame"}),
-                                         ({"lambda_tcn": 0.5, "lambda_frame": 0.5, "disentangle": False}, {"tcn", "frame"})])
+@pytest.mark.parametrize("kw, present", [
+    ({}, set()), ({"lambda_tcn": 0.5}, {"tcn"}), ({"lambda_frame": 0.5}, {"frame"}),
+    ({"lambda_tcn": 0.5, "lambda_frame": 0.5, "disentangle": False}, {"tcn", "frame"}),
+])
 def test_extra_terms_are_absent_unless_switched_on(kw, present):
     model = RoboActCLIP(small_config(**kw))
     out = model(*make_batch(8, 8, model.cfg))
@@ -225,19 +227,22 @@ def test_extra_terms_off_leave_the_model_bit_identical():
 
 @pytest.mark.parametrize("disentangle", [True, False])
 def test_total_with_extra_terms_is_eq24_plus_their_weighted_sum(disentangle):
-    lam = dict(lambda_ortho=1.7, lambda_recomb=0.45, lambda_disent=0.3, lambda_aux=2.2, lambda_tcn=0.7, lambda_frame=1.3)
+    lam = dict(lambda_ortho=1.7, lambda_recomb=0.45, lambda_disent=0.3, lambda_aux=2.2,
+               lambda_tcn=0.7, lambda_frame=1.3)
     model = RoboActCLIP(small_config(disentangle=disentangle, **lam))
     frames, text, labels = make_batch(16, 8, model.cfg)
     if disentangle:
         model.update_banks(model(frames, text, labels), labels, step=0)
     trip = model.sample_triplets(8)
-    out = model(frames, text, labels, recomb=(trip, torch.randn(len(trip), model.cfg.text_dim)) if disentangle else None)
+    recomb = (trip, torch.randn(len(trip), model.cfg.text_dim)) if disentangle else None
+    out = model(frames, text, labels, recomb=recomb)
     ls = {k: v.item() for k, v in out.losses.items()}
     assert all(abs(ls[k]) > 1e-3 for k in ("clip", "tcn", "frame")), ls
     eq24 = ls["clip"]
     if disentangle:
         eq24 += lam["lambda_disent"] * ls["disent"] + lam["lambda_aux"] * ls["aux"]
-    assert ls["total"] == pytest.approx(eq24 + lam["lambda_tcn"] * ls["tcn"] + lam["lambda_frame"] * ls["frame"], rel=1e-5)
+    extra = lam["lambda_tcn"] * ls["tcn"] + lam["lambda_frame"] * ls["frame"]
+    assert ls["total"] == pytest.approx(eq24 + extra, rel=1e-5)
 
 
 def test_tcn_draws_follow_the_generator():
