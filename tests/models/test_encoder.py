@@ -181,3 +181,41 @@ def test_load_takes_the_runtime_switch(tmp_path, tiny_clip_backbone):
     assert torch.allclose(a, b, atol=1e-4)
     with pytest.raises(BackboneError, match="unknown runtime 'turbo'"):
         roboact.load(folder, runtime="turbo")
+
+
+def test_frame_decoder_and_extra_term_settings_round_trip(clip_bb, tmp_path):
+    torch.manual_seed(0)
+    cfg = small_config(backbone="hf-clip", backbone_path=clip_bb.path, image_dim=clip_bb.image_dim,
+                       text_dim=clip_bb.text_dim, n_frames=8, lambda_tcn=0.4, lambda_frame=0.6,
+                       frame_targets="first_last")
+    encoder = RoboActEncoder(RoboActCLIP(cfg), clip_bb)
+    frames = _trained_a_bit(encoder)
+    encoder.save_pretrained(tmp_path / "c")
+    from safetensors.torch import load_file
+
+    assert {"frame_decoder.weight", "frame_decoder.bias"} <= set(load_file(str(tmp_path / "c" / "model.safetensors")))
+    loaded = load(tmp_path / "c")
+    assert (loaded.cfg.lambda_tcn, loaded.cfg.lambda_frame, loaded.cfg.frame_targets) == (0.4, 0.6, "first_last")
+    assert torch.equal(loaded.heads.frame_decoder.weight, encoder.heads.frame_decoder.weight)
+    assert torch.equal(loaded.heads.frame_decoder.bias, encoder.heads.frame_decoder.bias)
+    text = torch.randn(len(frames), cfg.text_dim)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    a = encoder.heads.eval()(frames, text, generator=gen()).losses
+    b = loaded.heads(frames, text, generator=gen()).losses
+    assert torch.equal(a["frame"], b["frame"]) and torch.equal(a["tcn"], b["tcn"])
+
+
+def test_checkpoint_saved_before_the_extra_terms_still_loads(encoder, tmp_path):
+    """config.json written before lambda_tcn / lambda_frame / frame_targets existed: they take their
+    defaults (off) and the weights load unchanged."""
+    frames = _trained_a_bit(encoder)
+    encoder.eval().save_pretrained(tmp_path / "old")
+    p = tmp_path / "old" / "config.json"
+    meta = json.loads(p.read_text())
+    for k in ("lambda_tcn", "lambda_frame", "frame_targets"):
+        meta["model"].pop(k)
+    p.write_text(json.dumps(meta))
+    loaded = load(tmp_path / "old")
+    assert (loaded.cfg.lambda_tcn, loaded.cfg.lambda_frame) == (0.0, 0.0)
+    assert not hasattr(loaded.heads, "frame_decoder")
+    assert torch.equal(loaded.encode_video(frames)["fused"], encoder.encode_video(frames)["fused"])

@@ -90,3 +90,62 @@ def test_clip_duplicate_captions_equal_a_multi_positive_target():
     tgt = torch.tensor([[.5, .5, 0, 0], [.5, .5, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
     soft = -(tgt * F.log_softmax(logits, -1)).sum(-1).mean()
     assert L.loss_clip_eq23(v, t, 5.0, symmetric=False).item() == pytest.approx(soft.item(), rel=1e-6)
+
+
+# --- beyond the paper: time-contrastive and frame-reconstruction terms -------------------------------------
+
+def test_tcn_draws_are_sorted_distinct_seeded_and_never_pair_a_clip_with_itself():
+    pos, other = L.tcn_draws(64, 15, generator=torch.Generator().manual_seed(3))
+    assert pos.shape == (64, 3) and ((pos[:, 0] < pos[:, 1]) & (pos[:, 1] < pos[:, 2])).all()
+    assert pos.min() >= 0 and pos.max() <= 14 and len(set(pos[:, 0].tolist())) > 5   # spread, not fixed
+    assert sorted(other.tolist()) == list(range(64))
+    for seed in range(40):                                    # never itself, whatever the draw
+        assert (L.tcn_draws(3, 15, generator=torch.Generator().manual_seed(seed))[1] != torch.arange(3)).all()
+    again = L.tcn_draws(64, 15, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(pos, again[0]) and torch.equal(other, again[1])
+    assert L.tcn_draws(1, 15)[1] is None
+    with pytest.raises(ValueError, match="at least 3 per-frame states"):
+        L.tcn_draws(4, 2)
+
+
+def test_tcn_hand_computed():
+    """Two clips of three 1-d states; anchors c and a, positive b, negatives the other end and the other
+    clip's same-role state; similarity -(x - y)^2 / W."""
+    states = torch.tensor([[[0.0], [1.0], [3.0]], [[10.0], [10.5], [12.0]]])          # (2, 3, 1)
+    pos, other = torch.tensor([[0, 1, 2], [0, 1, 2]]), torch.tensor([1, 0])
+    a, b, c = states[:, 0, 0], states[:, 1, 0], states[:, 2, 0]
+    terms = []
+    for i in range(2):
+        j = 1 - i
+        for anchor, far, opp in ((c[i], a[i], c[j]), (a[i], c[i], a[j])):
+            logits = torch.stack([-(anchor - b[i]) ** 2, -(anchor - far) ** 2, -(anchor - opp) ** 2])
+            terms.append(-torch.log_softmax(logits, 0)[0])
+    assert L.loss_tcn(states, pos, other).item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-6)
+    # without another clip: only the in-clip negative
+    ref = [-torch.log_softmax(torch.stack([-(x - b[0]) ** 2, -(x - y) ** 2]), 0)[0]
+           for x, y in ((c[0], a[0]), (a[0], c[0]))]
+    assert L.loss_tcn(states[:1], pos[:1], None).item() == pytest.approx(torch.stack(ref).mean().item(), rel=1e-6)
+
+
+def test_tcn_prefers_states_ordered_in_time_over_shuffled_ones():
+    """States that move steadily along a per-clip direction (nearer in time = nearer in space) score lower
+    than the same states shuffled in time: a sign error or a swapped positive/negative reverses this."""
+    g = torch.Generator().manual_seed(0)
+    b, t, w = 32, 15, 8
+    direction = torch.randn(b, 1, w, generator=g)
+    ordered = 3 * torch.randn(b, 1, w, generator=g) + torch.linspace(0, 2, t)[None, :, None] * direction  # (B, T, W)
+    shuffled = torch.stack([x[torch.randperm(t, generator=g)] for x in ordered])
+    draws = [L.tcn_draws(b, t, generator=torch.Generator().manual_seed(s)) for s in range(20)]
+    lo = torch.stack([L.loss_tcn(ordered, *d) for d in draws]).mean()
+    hi = torch.stack([L.loss_tcn(shuffled, *d) for d in draws]).mean()
+    assert lo < math.log(2) - 0.1 < hi, (lo, hi)   # ordered beats chance over the in-clip pair; shuffled does not
+
+
+def test_frame_loss_targets_layernormed_frames_and_is_scale_invariant():
+    g = torch.Generator().manual_seed(0)
+    frames = 5 + 3 * torch.randn(4, 2, 16, generator=g)
+    decoded = torch.randn(4, 2, 16, generator=g)
+    target = (frames - frames.mean(-1, keepdim=True)) / frames.var(-1, unbiased=False, keepdim=True).add(1e-5).sqrt()
+    assert L.loss_frame(decoded, frames).item() == pytest.approx(((decoded - target) ** 2).mean().item(), rel=1e-5)
+    assert L.loss_frame(target, frames).item() == pytest.approx(0.0, abs=1e-6)
+    assert L.loss_frame(decoded, 10 * frames).item() == pytest.approx(L.loss_frame(decoded, frames).item(), rel=1e-4)

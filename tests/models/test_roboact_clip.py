@@ -194,3 +194,97 @@ def test_temporal_transformer_reads_frame_differences_not_frames(cfg):
         assert torch.allclose(tdt(frames), tdt(shifted), atol=1e-5)
         assert not torch.allclose(tdt.inp(frames[:, 1:]), tdt.inp(shifted[:, 1:]), atol=1e-3)  # raw frames differ
         assert not torch.allclose(tdt(frames), tdt(frames.flip(1)), atol=1e-3)  # and order still matters
+
+
+# --- beyond the paper: the time-contrastive (lambda_tcn) and frame-reconstruction (lambda_frame) terms ------
+
+@pytest.mark.parametrize("kw, present", [
+    ({}, set()), ({"lambda_tcn": 0.5}, {"tcn"}), ({"lambda_frame": 0.5}, {"frame"}),
+    ({"lambda_tcn": 0.5, "lambda_frame": 0.5, "disentangle": False}, {"tcn", "frame"}),
+])
+def test_extra_terms_are_absent_unless_switched_on(kw, present):
+    model = RoboActCLIP(small_config(**kw))
+    out = model(*make_batch(8, 8, model.cfg))
+    assert {"tcn", "frame"} & set(out.losses) == present
+    assert (out.states is not None) == ("tcn" in present)
+    assert hasattr(model, "frame_decoder") == ("frame" in present)
+
+
+def test_extra_terms_off_leave_the_model_bit_identical():
+    """Same weights, with and without the time-contrastive term: the encoding is bit for bit the same (its
+    states are read off the path that computes Tem), and the decoder adds parameters only when on."""
+    torch.manual_seed(0)
+    base = RoboActCLIP(small_config()).eval()
+    on = RoboActCLIP(small_config(lambda_tcn=1.0)).eval()
+    on.load_state_dict(base.state_dict())
+    frames, text, labels = make_batch(8, 16, base.cfg)
+    assert torch.equal(base.encode_frames(frames).video, on.encode_frames(frames).video)
+    a, b = base(frames, text, labels).losses, on(frames, text, labels).losses
+    assert all(torch.equal(a[k], b[k]) for k in a if k != "total")
+    assert set(RoboActCLIP(small_config(lambda_frame=1.0)).state_dict()) - set(base.state_dict()) == \
+        {"frame_decoder.weight", "frame_decoder.bias"}
+
+
+@pytest.mark.parametrize("disentangle", [True, False])
+def test_total_with_extra_terms_is_eq24_plus_their_weighted_sum(disentangle):
+    lam = dict(lambda_ortho=1.7, lambda_recomb=0.45, lambda_disent=0.3, lambda_aux=2.2,
+               lambda_tcn=0.7, lambda_frame=1.3)
+    model = RoboActCLIP(small_config(disentangle=disentangle, **lam))
+    frames, text, labels = make_batch(16, 8, model.cfg)
+    if disentangle:
+        model.update_banks(model(frames, text, labels), labels, step=0)
+    trip = model.sample_triplets(8)
+    recomb = (trip, torch.randn(len(trip), model.cfg.text_dim)) if disentangle else None
+    out = model(frames, text, labels, recomb=recomb)
+    ls = {k: v.item() for k, v in out.losses.items()}
+    assert all(abs(ls[k]) > 1e-3 for k in ("clip", "tcn", "frame")), ls
+    eq24 = ls["clip"]
+    if disentangle:
+        eq24 += lam["lambda_disent"] * ls["disent"] + lam["lambda_aux"] * ls["aux"]
+    extra = lam["lambda_tcn"] * ls["tcn"] + lam["lambda_frame"] * ls["frame"]
+    assert ls["total"] == pytest.approx(eq24 + extra, rel=1e-5)
+
+
+def test_tcn_draws_follow_the_generator():
+    model = RoboActCLIP(small_config(lambda_tcn=1.0)).eval()
+    batch = make_batch(16, 16, model.cfg)
+    tcn = [model(*batch, generator=torch.Generator().manual_seed(s)).losses["tcn"] for s in (1, 1, 2)]
+    assert torch.equal(tcn[0], tcn[1]) and not torch.equal(tcn[0], tcn[2])
+
+
+def test_frame_loss_gradient_reaches_the_fused_embedding_and_the_fusion():
+    model = RoboActCLIP(small_config(lambda_frame=1.0, frame_targets="first_last"))
+    frames, text, labels = make_batch(8, 8, model.cfg)
+    out = model(frames, text, labels)
+    out.video.retain_grad()
+    out.losses["frame"].backward()
+    assert out.video.grad is not None and out.video.grad.abs().sum() > 0
+    assert model.fusion.mlp[0].weight.grad.abs().sum() > 0          # through Fv into eq. 8's MLP
+    assert model.fusion.temporal.inp.weight.grad.abs().sum() > 0    # and the Temporal Diff-Transformer
+    assert model.frame_decoder.weight.shape == (2 * model.cfg.image_dim, model.cfg.fused_dim)
+
+
+def test_tcn_gradient_reaches_the_temporal_transformer_only():
+    model = RoboActCLIP(small_config(lambda_tcn=1.0))
+    model(*make_batch(8, 8, model.cfg)).losses["tcn"].backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert grads["fusion.temporal.inp.weight"].abs().sum() > 0
+    assert grads["fusion.mlp.0.weight"] is None                      # the states come before eq. 8's MLP
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"lambda_tcn": -0.1}, "lambda_tcn"), ({"lambda_frame": -1.0}, "lambda_frame"),
+    ({"lambda_tcn": 0.5, "temporal": False}, "lambda_tcn"),
+    ({"lambda_tcn": 0.5, "fusion": "meanpool", "disentangle": False}, "lambda_tcn"),
+    ({"lambda_tcn": 0.5, "n_frames": 3}, "lambda_tcn"),
+])
+def test_extra_term_config_errors_name_the_field(kw, field):
+    with pytest.raises(ConfigError, match=field):
+        small_config(**kw)
+    small_config(**{k: v for k, v in kw.items() if not k.startswith("lambda")})   # valid with the term off
+
+
+def test_tcn_on_too_few_frames_is_a_clear_error():
+    model = RoboActCLIP(small_config(lambda_tcn=1.0))
+    with pytest.raises(ValueError, match="at least 3 per-frame states"):
+        model(*make_batch(4, 3, model.cfg))

@@ -43,10 +43,11 @@ def test_training_lowers_the_loss_and_exports_a_loadable_encoder(feature_corpus,
     assert len(checkpoint_dirs(tmp_path / "run")) <= cfg.keep_checkpoints
 
 
-@pytest.mark.parametrize("reverse_prob", [0.0, 0.5])
-def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path, reverse_prob):
+@pytest.mark.parametrize("over", [{"data.reverse_prob": 0.0}, {"data.reverse_prob": 0.5},
+                                  {"model.lambda_tcn": 0.5, "model.lambda_frame": 0.5}],
+                         ids=["plain", "reversal", "tcn+frame"])
+def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path, over):
     manifest, cache = feature_corpus
-    over = {"data.reverse_prob": reverse_prob}
     straight = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "a", steps=12, **over))
     cfg_b = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "b", steps=12, **over)
     part = train(cfg_b, stop_after=6)
@@ -69,6 +70,20 @@ def test_resume_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path, rever
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("term", ["tcn", "frame"])
+def test_each_extra_term_is_logged_and_decreases_in_a_tiny_run(feature_corpus, tiny_clip_backbone, tmp_path, term):
+    manifest, cache = feature_corpus
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "run", steps=40,
+                   **{"optim.lr": 2e-3, f"model.lambda_{term}": 1.0})
+    res = train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    values = [x[f"train/{term}"] for x in lines if f"train/{term}" in x]
+    assert len(values) == 20 and all("train/" + ("frame" if term == "tcn" else "tcn") not in x for x in lines)
+    assert sum(values[-4:]) / 4 < 0.9 * values[0], values
+    assert any(f"val/{term}" in x for x in lines)
+    assert getattr(roboact.load(res.final).cfg, f"lambda_{term}") == 1.0
 
 
 def test_refuses_to_overwrite_a_run_without_resume(feature_corpus, tiny_clip_backbone, tmp_path):
@@ -223,6 +238,10 @@ def test_cli_config_file_set_and_flags_reach_the_config(tmp_path, monkeypatch):
     assert (cfg.out, cfg.seed, cfg.data.manifest, cfg.data.backbone) == (str(tmp_path / "new"), 4, "m.jsonl", "hf-clip")
     assert (cfg.optim.steps, cfg.optim.lr, cfg.optim.betas) == (170, 1e-3, (0.9, 0.95))
     assert (cfg.model.temporal, cfg.model.embed_dim, cfg.model.disentangle) == (False, 32, True)
+    rc, on = _train_cli(["--config", str(path), "--set", "model.temporal=true", "model.lambda_tcn=0.5",
+                         "model.lambda_frame=0.25", "model.frame_targets=first_last"], monkeypatch)
+    assert rc == 0 and (on.model.lambda_tcn, on.model.lambda_frame, on.model.frame_targets) == (0.5, 0.25, "first_last")
+    assert on.to_dict()["model"] == {"lambda_tcn": 0.5, "lambda_frame": 0.25, "frame_targets": "first_last"}
     # saved, `model` keeps its old form (what differs from the defaults) and reloads to the same config
     assert cfg.to_dict()["model"] == {"temporal": False, "embed_dim": 32}
     path.write_text(json.dumps(cfg.to_dict()))
@@ -240,4 +259,8 @@ def test_cli_bad_set_fails_before_any_data_or_backbone_loads(tmp_path, monkeypat
     assert rc == 2 and "model.temporal: expected true/false, got 'maybe'" in capsys.readouterr().err
     rc, _ = _train_cli(argv + ["--set", "model.attn_heads=5"], monkeypatch)   # RoboActConfig's own checks, at load
     assert rc == 2 and "model.attn_heads: attention token width" in capsys.readouterr().err
+    rc, _ = _train_cli(argv + ["--set", "model.lambda_tcn=0.5", "model.temporal=false"], monkeypatch)
+    assert rc == 2 and "model.lambda_tcn: the time-contrastive term needs" in capsys.readouterr().err
+    rc, _ = _train_cli(argv + ["--set", "model.frame_targets=middle"], monkeypatch)
+    assert rc == 2 and "model.frame_targets: 'middle' is not one of" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

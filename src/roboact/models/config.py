@@ -75,6 +75,14 @@ class RoboActConfig:
     alpha_action: float = 1.0
     alpha_object: float = 1.0
 
+    # --- terms beyond the paper that keep what control needs (issue #12); 0 = off, the paper's eq. 24 ---
+    # R3M's time-contrastive loss on the Temporal Diff-Transformer's per-token states (docs/model.md).
+    lambda_tcn: float = 0.0
+    # A linear decoder from the fused video vector must rebuild the clip's last ("last") or first and last
+    # ("first_last") frozen frame features: the probes of docs/RESULTS.md show the fused vector drops them.
+    lambda_frame: float = 0.0
+    frame_targets: Literal["last", "first_last"] = "last"
+
     # --- contrastive alignment (eq. 23) ---
     temperature_init: float = 0.07
     learn_temperature: bool = True
@@ -101,8 +109,15 @@ class RoboActConfig:
         check(0.0 <= self.temporal_dropout < 1.0, "temporal_dropout", "must be in [0, 1)")
         check(0.0 < self.temperature_init < 1.0, "temperature_init", "must be in (0, 1)")
         for name in ("l2_coef", "lambda_disent", "lambda_ortho", "lambda_recomb", "lambda_aux",
-                     "alpha_subject", "alpha_action", "alpha_object"):
+                     "alpha_subject", "alpha_action", "alpha_object", "lambda_tcn", "lambda_frame"):
             check(float(getattr(self, name)) >= 0.0, name, "must be >= 0")
+        # Ablation 1 and the mean-pool baseline have no per-frame states by design; giving them a per-frame
+        # network for this term would make them no longer the ablations they are.
+        check(self.lambda_tcn == 0 or (self.temporal and self.fusion == "diff"), "lambda_tcn",
+              "the time-contrastive term needs the Temporal Diff-Transformer's per-frame states: "
+              "set temporal=true and fusion=diff, or lambda_tcn=0")
+        check(self.lambda_tcn == 0 or self.n_frames >= 4, "lambda_tcn",
+              f"needs n_frames >= 4 (3 frame differences: anchor, positive, negative), got {self.n_frames}")
         for name in FACTORS:
             vocab = self.vocab(name)
             check(all(isinstance(v, str) and v.strip() for v in vocab), f"{name}s", "class names must be non-empty strings")

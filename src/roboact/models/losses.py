@@ -86,6 +86,55 @@ def loss_total_eq24(l_clip: torch.Tensor, l_disent: torch.Tensor, l_aux: torch.T
     return l_clip + lambda_disent * l_disent + lambda_aux * l_aux
 
 
+# --- beyond the paper: terms that keep what control needs (off by default; docs/model.md) -------------------
+
+def tcn_draws(batch: int, tokens: int, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """R3M's sampling for `loss_tcn`: per clip three distinct positions a < b < c, uniformly, and per clip
+    another clip of the batch (a shift by 1..B-1, so never itself; R3M's permutation can pick the clip
+    itself). Returns ((B, 3) positions, (B,) other clip or None for a batch of one). On the CPU, from
+    `generator` (None: torch's global RNG), so a seeded caller draws the same on every device."""
+    if tokens < 3:
+        raise ValueError(f"the time-contrastive term needs at least 3 per-frame states (4 frames), got {tokens}")
+    pos = torch.rand(batch, tokens, generator=generator).argsort(dim=1)[:, :3].sort(dim=1).values  # (B, 3)
+    if batch < 2:
+        return pos, None
+    shift = int(torch.randint(1, batch, (1,), generator=generator))
+    return pos, (torch.arange(batch) + shift) % batch
+
+
+def loss_tcn(states: torch.Tensor, pos: torch.Tensor, other: torch.Tensor | None) -> torch.Tensor:
+    """R3M's time-contrastive loss (Nair et al. 2022) on per-frame states (B, T, W), positions from `tcn_draws`.
+
+    Two InfoNCE problems per clip: anchor c must pick b (nearer in time) over a, and anchor a must pick b
+    over c; each also over the same-role state of another clip (R3M's negative from another video).
+    Similarity = -||x - y||^2 / W: R3M's code uses -||x - y||; squared is smooth where states coincide
+    (repeated frames make equal difference tokens), and /W keeps logits O(1) at any width.
+    """
+    rows = torch.arange(states.shape[0], device=states.device)[:, None]
+    a, b, c = states[rows, pos.to(states.device)].unbind(1)                                 # 3x (B, W)
+
+    def sim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -(x - y).pow(2).mean(-1)                                                    # (B,)
+
+    from_c, from_a = [sim(c, b), sim(c, a)], [sim(a, b), sim(a, c)]                         # positive first
+    if other is not None:
+        other = other.to(states.device)
+        from_c.append(sim(c, c[other]))
+        from_a.append(sim(a, a[other]))
+    logits = torch.cat([torch.stack(from_c, -1), torch.stack(from_a, -1)])                  # (2B, K)
+    return F.cross_entropy(logits, logits.new_zeros(logits.shape[0], dtype=torch.long))
+
+
+def loss_frame(decoded: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between decoded (B, k, d) and the frozen frame features (B, k, d) they must rebuild,
+    the latter LayerNorm-ed without learned parameters: a fixed target of unit scale on any backbone (the
+    model's own input LayerNorm could shrink to make it trivial). MSE rather than cosine because a
+    LayerNorm-ed target has a fixed norm anyway, and explained variance (1 - MSE) is what the probes score."""
+    target = F.layer_norm(frames.detach().float(), frames.shape[-1:])
+    return F.mse_loss(decoded.float(), target)
+
+
 def uniform_clip_loss(n: int) -> float:
     """Value of eq. 23 when all logits are equal: log N (a reference for tests and sanity checks)."""
     return math.log(n)

@@ -34,6 +34,7 @@ class RoboActOutput:
     logits: dict[str, torch.Tensor] = field(default_factory=dict)   # eq. 21 (pre-softmax)
     text: Optional[dict[str, torch.Tensor]] = None                  # subject/action/object/fused, (B, D)/(B, 3D)
     losses: dict[str, torch.Tensor] = field(default_factory=dict)   # every term, and "total"
+    states: Optional[torch.Tensor] = None  # (B, n-1, W) per-frame temporal states, kept only when lambda_tcn > 0
 
     @property
     def loss(self) -> Optional[torch.Tensor]:
@@ -53,6 +54,9 @@ class RoboActCLIP(nn.Module):
             self.aux = AuxClassifiers(cfg)
             self.banks = FeatureBanks(cfg)
             self.combiner = Combiner(cfg)
+        if cfg.lambda_frame > 0:  # linear: the probes it answers are linear (docs/model.md)
+            k = 2 if cfg.frame_targets == "first_last" else 1
+            self.frame_decoder = nn.Linear(cfg.fused_dim, k * cfg.image_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature_init)),
                                         requires_grad=cfg.learn_temperature)
         self.register_buffer("seen_triplets", torch.zeros(0, 3, dtype=torch.long))
@@ -61,15 +65,15 @@ class RoboActCLIP(nn.Module):
     def encode_frames(self, frame_feats: torch.Tensor) -> RoboActOutput:
         """Frame features (B, n, d) -> disentangled video features."""
         check_frame_features(frame_feats, self.cfg.image_dim)
-        fv, parts = self.fusion(frame_feats)                                         # (B, 3D)
+        fv, parts, states = self.fusion(frame_feats)                                 # (B, 3D)
         if not self.cfg.disentangle:  # ablation 2: Fv is the video vector; its thirds face the text branches
             s, o, a = fv.split(self.cfg.embed_dim, dim=-1)
-            return RoboActOutput(subject=s, action=a, object=o, video=fv, f_v=fv, f_attn=fv)
+            return RoboActOutput(subject=s, action=a, object=o, video=fv, f_v=fv, f_attn=fv, states=states)
         f_attn = self.attn(fv, parts)                                                # eq. 9
         br = self.branches(f_attn)                                                   # eq. 10
         video = torch.cat([br["subject"], br["object"], br["action"]], dim=-1)       # eq. 23: F_video
         return RoboActOutput(subject=br["subject"], action=br["action"], object=br["object"], video=video,
-                             f_v=fv, f_attn=f_attn, logits=self.aux(br, f_attn))
+                             f_v=fv, f_attn=f_attn, logits=self.aux(br, f_attn), states=states)
 
     def encode_text_features(self, text_feats: torch.Tensor) -> dict[str, torch.Tensor]:
         check_text_features(text_feats, self.cfg.text_dim)
@@ -78,12 +82,14 @@ class RoboActCLIP(nn.Module):
     def forward(self, frame_feats: torch.Tensor, text_feats: torch.Tensor | None = None,
                 labels: dict[str, torch.Tensor] | None = None,
                 recomb: tuple[torch.Tensor, torch.Tensor] | None = None,
-                gather: Gather | None = None) -> RoboActOutput:
+                gather: Gather | None = None, generator: torch.Generator | None = None) -> RoboActOutput:
         """Encode a batch; with `text_feats`, also compute every loss term (eq. 24).
 
         labels: optional {"subject","action","object": (B,) class ids} for eq. 22 and the banks.
         recomb: optional (triplets (M, 3) as (subject, action, object) ids, frozen text features of their
                 eq. 18 captions (M, d_text)) for eq. 19.
+        generator: the time-contrastive term's draws (lambda_tcn > 0), a CPU generator; None: torch's
+                global RNG. The trainer seeds one per step, so a resumed run draws alike.
         """
         out = self.encode_frames(frame_feats)
         if text_feats is None:
@@ -91,7 +97,7 @@ class RoboActCLIP(nn.Module):
         if text_feats.shape[0] != frame_feats.shape[0]:
             raise ValueError(f"text_feats has {text_feats.shape[0]} rows but frame_feats has {frame_feats.shape[0]}")
         out.text = self.encode_text_features(text_feats)
-        out.losses = self.compute_losses(out, labels or {}, recomb, gather)
+        out.losses = self.compute_losses(out, labels or {}, recomb, gather, frame_feats, generator)
         return out
 
     # ----------------------------------------------------------------------------------------------
@@ -99,7 +105,9 @@ class RoboActCLIP(nn.Module):
         return self.logit_scale.clamp(max=math.log(100.0)).exp()
 
     def compute_losses(self, out: RoboActOutput, labels: dict[str, torch.Tensor],
-                       recomb: tuple[torch.Tensor, torch.Tensor] | None, gather: Gather | None) -> dict[str, torch.Tensor]:
+                       recomb: tuple[torch.Tensor, torch.Tensor] | None, gather: Gather | None,
+                       frame_feats: torch.Tensor | None = None,
+                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         cfg, scale = self.cfg, self.temperature_scale()
         losses = {"clip": self._clip_loss(out.video, out.text["fused"], scale, gather)}
         total = losses["clip"]
@@ -113,6 +121,13 @@ class RoboActCLIP(nn.Module):
             alphas = {"subject": cfg.alpha_subject, "action": cfg.alpha_action, "object": cfg.alpha_object}
             losses["aux"] = L.loss_aux_eq22(out.logits, {k: v for k, v in labels.items() if k in FACTORS}, alphas)
             total = L.loss_total_eq24(total, losses["disent"], losses["aux"], cfg.lambda_disent, cfg.lambda_aux)
+        # beyond eq. 24, each only when switched on (so the paper's total is untouched bit for bit otherwise)
+        if cfg.lambda_tcn > 0:
+            losses["tcn"] = L.loss_tcn(out.states, *L.tcn_draws(*out.states.shape[:2], generator=generator))
+            total = total + cfg.lambda_tcn * losses["tcn"]
+        if cfg.lambda_frame > 0:
+            losses["frame"] = self.frame_loss(out.video, frame_feats)
+            total = total + cfg.lambda_frame * losses["frame"]
         losses["total"] = total
         return losses
 
@@ -123,6 +138,14 @@ class RoboActCLIP(nn.Module):
         t_all, _ = gather(text)
         return L.loss_clip_eq23(video, text, scale, symmetric=self.cfg.clip_symmetric,
                                 text_all=t_all, video_all=v_all, offset=offset)
+
+    def frame_loss(self, video: torch.Tensor, frame_feats: torch.Tensor | None) -> torch.Tensor:
+        """The fused video vector (what a policy reads) decoded back into the clip's frozen frame features."""
+        if frame_feats is None:
+            raise ValueError("lambda_frame > 0: the frame-reconstruction term needs the clip's frame features")
+        idx = [0, -1] if self.cfg.frame_targets == "first_last" else [-1]
+        decoded = self.frame_decoder(video).view(video.shape[0], len(idx), -1)              # (B, k, d)
+        return L.loss_frame(decoded, frame_feats[:, idx])
 
     # --- feature banks and recombination (eqs. 13-19) -------------------------------------------------
     def recomb_loss(self, triplets: torch.Tensor, recomb_text_feats: torch.Tensor, scale) -> torch.Tensor:

@@ -77,10 +77,14 @@ class TemporalDiffTransformer(nn.Module):
 
     def tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """Every difference's normalised state [B, n-1, W], for a policy that pools them itself (the `tokens`
-        output); the last one is `forward`'s Tem. The norm is per token, so normalising all changes no token."""
+        output) and for the time-contrastive term; the last one is `forward`'s Tem. The norm is per token, so
+        normalising all changes no token."""
         return self.norm(self.states(frames))                        # (B, n-1, W)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, all_tokens: bool = False) -> torch.Tensor:
+        """Tem (B, W); with `all_tokens`, every output token (B, n-1, W), the last being Tem."""
+        if all_tokens:
+            return self.tokens(frames)                               # (B, n-1, W)
         return self.norm(self.states(frames)[:, -1])                 # (B, W)        eq. 6: last token
 
 
@@ -92,6 +96,7 @@ class VisualFusion(nn.Module):
         super().__init__()
         self.meanpool = cfg.fusion == "meanpool"
         self.temporal = TemporalDiffTransformer(cfg) if cfg.temporal and not self.meanpool else None
+        self.keep_states = cfg.lambda_tcn > 0
         self.input_norm = nn.LayerNorm(cfg.image_dim) if cfg.input_norm else nn.Identity()
         if self.meanpool:
             self.mlp = nn.Linear(cfg.image_dim, cfg.fused_dim)
@@ -99,15 +104,18 @@ class VisualFusion(nn.Module):
         in_dim = (cfg.temporal_width + 3 * cfg.image_dim) if self.temporal is not None else 2 * cfg.image_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, cfg.fusion_hidden), nn.GELU(), nn.Linear(cfg.fusion_hidden, cfg.fused_dim))
 
-    def parts(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """The concatenated parts of eq. 8, in order (used by eq. 9's "parts" attention mode too)."""
+    def parts(self, frames: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """The concatenated parts of eq. 8, in order (eq. 9's "parts" attention mode reads them too), and the
+        Temporal Diff-Transformer's per-frame states (B, n-1, W) when a loss needs them (lambda_tcn > 0)."""
         f = self.input_norm(frames)                                  # (B, n, d)
         if self.meanpool:
-            return [f.mean(dim=1)]                                   # (B, d)
+            return [f.mean(dim=1)], None                             # (B, d)
         first, last = f[:, 0], f[:, -1]                              # (B, d)
         if self.temporal is None:
-            return [first, last]
-        return [self.temporal(f), last - first, first, last]         # Tem, dF (eq. 7), F1, Fn
+            return [first, last], None
+        states = self.temporal(f, all_tokens=True) if self.keep_states else None
+        tem = states[:, -1] if states is not None else self.temporal(f)
+        return [tem, last - first, first, last], states              # Tem, dF (eq. 7), F1, Fn
 
     def tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """The Temporal Diff-Transformer's per-difference states [B, n-1, W] on the same normalised frames as
@@ -117,6 +125,6 @@ class VisualFusion(nn.Module):
                              "so it has no per-frame tokens")
         return self.temporal.tokens(self.input_norm(frames))         # (B, n-1, W)
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        parts = self.parts(frames)
-        return self.mlp(torch.cat(parts, dim=-1)), parts             # Fv: (B, 3D)
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+        parts, states = self.parts(frames)
+        return self.mlp(torch.cat(parts, dim=-1)), parts, states     # Fv: (B, 3D)

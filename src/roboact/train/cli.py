@@ -7,7 +7,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("train", help="train RoboAct-CLIP heads on a feature cache",
                        description="Config from --config (JSON) with --set overrides, e.g. "
-                                   "--set optim.steps=2000 model.temporal=false. Launch with "
+                                   "--set optim.steps=2000 model.temporal=false, or the optional terms "
+                                   "model.lambda_tcn=0.5 model.lambda_frame=0.5 (docs/model.md). Launch with "
                                    "`torchrun --nproc_per_node N -m roboact.cli train ...` for data parallelism.")
     add_config_options(p, "roboact.train.config.TrainConfig")
     p.add_argument("--manifest", help="shortcut for --set data.manifest=...")

@@ -110,7 +110,7 @@ class Trainer:
         labels = {k: v.to(self.device) for k, v in labels.items()}
         recomb = self._recomb_batch()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
-            out = self.model(feats, text, labels, recomb=recomb, gather=self.gather)
+            out = self.model(feats, text, labels, recomb=recomb, gather=self.gather, generator=self._tcn_generator())
         self._check_finite(out.losses)
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -138,6 +138,13 @@ class Trainer:
         caption_ids = torch.where(flip, self.rev_caption[idx], caption_ids)
         labels = {**labels, "action": torch.where(flip, self.rev_action[idx], labels["action"])}
         return feats, caption_ids, labels
+
+    def _tcn_generator(self) -> torch.Generator | None:
+        """The time-contrastive term's draws, seeded by (seed, step, rank) like `_reverse_some` (offset by
+        2**40 so the two streams differ), so a resumed run draws alike and dropout's global RNG is untouched."""
+        if self.model.cfg.lambda_tcn == 0:
+            return None
+        return torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + self.step_num) * 64 + dist.rank() + 2**40)
 
     def _recomb_batch(self):
         if not self.model.cfg.disentangle or self.model.cfg.lambda_recomb == 0:
@@ -173,7 +180,9 @@ class Trainer:
             idx = torch.arange(i, min(i + 256, len(vs)))
             feats = vs.features[idx].to(self.device, torch.float32)
             text = tf[vs.caption_ids[idx].to(self.device)]
-            out = self.model(feats, text, {k: v.to(self.device) for k, v in vs.label_dict(idx).items()})
+            # fixed draws for the time-contrastive term: validation values comparable across evaluations
+            out = self.model(feats, text, {k: v.to(self.device) for k, v in vs.label_dict(idx).items()},
+                             generator=torch.Generator().manual_seed(self.cfg.seed + i))
             for k, v in out.losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(idx)
             sims = torch.nn.functional.normalize(out.video, dim=-1) @ torch.nn.functional.normalize(caps, dim=-1).T
