@@ -145,7 +145,7 @@ def test_encode_tokens_ends_with_the_summary_the_fused_output_is_built_from(tiny
     feats = torch.randn(3, enc.cfg.n_frames, tiny_clip_backbone.image_dim)
     tokens = enc.encode_tokens(feats)
     assert tokens.shape == (3, enc.cfg.n_frames - 1, enc.cfg.temporal_width)
-    assert torch.allclose(tokens[:, -1], enc.heads.fusion.parts(feats)[0], atol=1e-6)   # Tem of eq. 8
+    assert torch.allclose(tokens[:, -1], enc.heads.fusion.parts(feats)[0][0], atol=1e-6)  # Tem of eq. 8
     assert not torch.allclose(tokens[:, 0], tokens[:, -1])                   # one state per frame difference
 
 

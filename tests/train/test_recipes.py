@@ -45,8 +45,11 @@ def test_builds_every_seed_and_installs_by_name(built, monkeypatch):
     corpus = json.loads((res.installed / "corpus.json").read_text())
     assert set(corpus["tasks"]) == {"drawer-close-v3", "window-open-v3"}
     assert corpus["clips"] == sum(corpus["tasks"].values()) > 0
+    # the benchmark and reserve tasks were kept out, and the model card lists them with their reasons
+    assert {"drawer-open-v3", "window-close-v3", "shelf-place-v3"} <= set(corpus["excluded"])
     card = (res.installed / "README.md").read_text()
     assert "roboact pretrain --recipe tiny-test" in card and "drawer-close-v3" in card
+    assert "- window-close-v3: " in card
     assert json.loads((res.installed / "recipe.json").read_text())["seeds"] == [0, 1]
 
 

@@ -233,10 +233,11 @@ def train_seed(recipe: Recipe, manifest: Path, cache: Path, out: Path, seed: int
 
 
 def corpus_record(manifest: Path) -> dict:
-    """What the encoder saw: clips per task and embodiment, and the tasks kept out, with reasons (read from
-    the corpora's summaries)."""
+    """What the encoder saw: clips per task and embodiment, and the tasks kept out, with reasons (the
+    exclusion record the corpus writers leave beside the manifest, roboact.data.heldout)."""
     from collections import Counter
 
+    from roboact.data.heldout import read_record
     from roboact.data.manifest import read_manifest
 
     rows = read_manifest(manifest)
@@ -245,15 +246,7 @@ def corpus_record(manifest: Path) -> dict:
             "tasks": dict(sorted(Counter(r.task for r in rows).items())),
             "subjects": dict(Counter(r.subject for r in rows)),
             "embodiments": dict(Counter(r.embodiment for r in rows)),
-            "excluded": _excluded(manifest.parent)}
-
-
-def _excluded(folder: Path) -> dict:
-    """Tasks each source corpus kept out (summary.json `excluded_tasks`), merged over the sources."""
-    found: dict = {}
-    for summary in sorted(folder.parent.glob("*/summary.json")):
-        found.update(read_json(summary).get("excluded_tasks", {}) or {})
-    return found
+            "excluded": (read_record(manifest) or {}).get("excluded_tasks", {})}
 
 
 def install_model(recipe: Recipe, ckpt: Path, corpus: dict, run_dir: Path) -> Path:
