@@ -131,3 +131,27 @@ def test_merge_drops_never_pretrain_tasks_and_carries_the_exclusion_record(tmp_p
     only = libero_corpus(tmp_path / "only", demos=2, tasks={"turn_on_the_stove": ("turn on", "stove")})
     with pytest.raises(MergeError, match="never enters pretraining.*turn_on_the_stove"):
         merge_manifests(MergeConfig(manifests=[str(only)], out_dir=str(tmp_path / "o2")))
+
+
+def test_subjects_by_embodiment_name_the_arm_and_rebuild_the_captions(tmp_path):
+    mw, lib = metaworld_corpus(tmp_path / "mw"), libero_corpus(tmp_path / "demos")
+    assert merge([str(mw), str(lib), "--out", str(tmp_path / "kept")]) == 0
+    assert {r.subject for r in read_manifest(tmp_path / "kept" / "manifest.jsonl")} == {"Robot"}  # default: as is
+    assert merge([str(mw), str(lib), "--out", str(tmp_path / "arms"), "--subjects", "embodiment", "--heldout-pairs", "2"]) == 0
+    rows = read_manifest(tmp_path / "arms" / "manifest.jsonl")
+    assert {(r.embodiment, r.subject) for r in rows} == {("sawyer", "Sawyer"), ("panda", "Panda")}
+    drawer = next(r for r in rows if r.task == "drawer-close-v3")
+    assert drawer.caption == "Sawyer closes drawer, Action is close, Object is drawer."
+    assert read_json(tmp_path / "arms" / "merge_summary.json")["subjects"] == {"Panda": 90, "Sawyer": 48}
+    # the compositional manifest carries the same subjects
+    assert {r.subject for r in read_manifest(tmp_path / "arms" / "manifest_compositional.jsonl")} == {"Sawyer", "Panda"}
+
+
+def test_subjects_by_embodiment_refuse_an_unknown_arm(tmp_path):
+    mw = metaworld_corpus(tmp_path / "mw")
+    rows = read_manifest(mw)
+    write_manifest(mw, [ClipRecord(**{**r.__dict__, "embodiment": "ur5"}) for r in rows])
+    with pytest.raises(MergeError, match="embodiment 'ur5'.*known: panda, sawyer"):
+        merge_manifests(MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "o"), subjects="embodiment"))
+    with pytest.raises(ConfigError, match="subjects"):
+        MergeConfig(manifests=[str(mw)], out_dir=str(tmp_path / "o"), subjects="arm")

@@ -19,14 +19,20 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from roboact.data.heldout import never_pretrain, read_record, task_key, write_record
+from roboact.data.captions import atomic_caption
 from roboact.data.manifest import ClipRecord, read_manifest, rebase, resolve
 from roboact.data.manifest_ops import ManifestOpError, write_split_manifests
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json
+
+
+# Subject of a clip when subjects are named by embodiment (the `embodiment` field of the manifest rows).
+EMBODIMENT_SUBJECTS = {"sawyer": "Sawyer", "panda": "Panda"}
 
 
 class MergeError(ManifestOpError):
@@ -41,9 +47,12 @@ class MergeConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     heldout_pairs: int = 3
+    subjects: Literal["keep", "embodiment"] = "keep"   # "embodiment": the subject names the arm (Sawyer, Panda)
 
     def __post_init__(self) -> None:
         check(bool(self.manifests), "manifests", "give at least one manifest to merge")
+        check(self.subjects in ("keep", "embodiment"), "subjects",
+              f"must be 'keep' or 'embodiment', got {self.subjects!r}")
         self.manifests = [str(m) for m in self.manifests]
         check(all(m.strip() for m in self.manifests), "manifests", "contains an empty path")
         check(bool(str(self.out_dir).strip()), "out_dir", "must be a folder path")
@@ -70,6 +79,15 @@ def _check_files(manifest: Path, r: ClipRecord) -> None:
         if rel and not resolve(manifest, rel).is_file():
             raise MergeError(f"{manifest}: clip {r.clip_id!r} names {rel!r}, which does not exist "
                              f"({resolve(manifest, rel)})")
+
+
+def subject_from_embodiment(r: ClipRecord, manifest: Path) -> ClipRecord:
+    """The row with its subject naming its arm and the caption rebuilt (MergeError for an unknown arm)."""
+    subject = EMBODIMENT_SUBJECTS.get((r.embodiment or "").lower())
+    if subject is None:
+        raise MergeError(f"{manifest}: clip {r.clip_id!r} has embodiment {r.embodiment!r}, which has no subject "
+                         f"name (known: {', '.join(sorted(EMBODIMENT_SUBJECTS))}); merge with subjects='keep'")
+    return replace(r, subject=subject, caption=atomic_caption(subject, r.action, r.object))
 
 
 def merge_manifests(cfg: MergeConfig) -> dict:
@@ -105,6 +123,8 @@ def merge_manifests(cfg: MergeConfig) -> dict:
             first_seen[r.clip_id] = src
             units.append(split_unit(r))
             _check_files(src, r)
+        if cfg.subjects == "embodiment":
+            src_rows = [subject_from_embodiment(r, src) for r in src_rows]
         rows += rebase(src_rows, src, out / "manifest.jsonl")
         per_source.append({"manifest": str(src), "clips": len(src_rows),
                            "dropped_never_pretrain": len(all_rows) - len(src_rows),
@@ -120,7 +140,8 @@ def merge_manifests(cfg: MergeConfig) -> dict:
     info = write_split_manifests(out, rows, cfg.val_fraction, cfg.test_fraction, cfg.heldout_pairs, cfg.seed,
                                  split_units=units)
     summary = {"clips": len(rows), "inputs": per_source,
-               "embodiments": dict(sorted(Counter(r.embodiment for r in rows).items())), **info,
+               "embodiments": dict(sorted(Counter(r.embodiment for r in rows).items())),
+               "subjects": dict(sorted(Counter(r.subject for r in rows).items())), **info,
                "excluded_tasks": dict(sorted(excluded.items())), "dropped_clips": dict(sorted(dropped.items())),
                "near_duplicates_included": sorted(near_in), "config": asdict(cfg)}
     write_record(out, excluded, near_duplicates_included=sorted(near_in), dropped_clips=summary["dropped_clips"])

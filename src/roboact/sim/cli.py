@@ -67,6 +67,9 @@ def add_merge(simulators) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out pair choice (default 0)")
     p.add_argument("--heldout-pairs", type=int, default=3,
                    help="(action, object) pairs held out in manifest_compositional.jsonl (default 3; 0: none)")
+    p.add_argument("--subjects", choices=("keep", "embodiment"), default="keep",
+                   help="keep each clip's subject (default; simulated clips say 'Robot'), or name the arm "
+                        "(Sawyer, Panda) and rebuild the captions, so a cross-embodiment corpus has two subjects")
     p.set_defaults(func=run_merge)
 
 
@@ -123,7 +126,7 @@ def run_merge(args: argparse.Namespace) -> int:
     from roboact.data.merge import MergeConfig, merge_manifests
 
     s = merge_manifests(MergeConfig(manifests=args.manifests, out_dir=args.out, seed=args.seed,
-                                    heldout_pairs=args.heldout_pairs))
+                                    heldout_pairs=args.heldout_pairs, subjects=args.subjects))
     print(f"{s['clips']} clips ({', '.join(f'{k} {v}' for k, v in s['embodiments'].items())}); "
           f"splits {s['splits']}")
     if s.get("heldout_pairs"):
