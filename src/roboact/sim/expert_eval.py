@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from roboact.sim.episodes import ResultLog, WorkerPool, run_expert
-from roboact.sim.suites import cached_env, get_suite
+from roboact.sim.suites import cached_env, get_suite, select_tasks
 from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json, atomic_write_text
 
@@ -22,7 +22,7 @@ from roboact.utils.io import atomic_write_json, atomic_write_text
 @dataclass
 class ExpertEvalConfig:
     suite: str = "libero_goal"
-    tasks: list[str] = field(default_factory=list)   # empty: the suite's default tasks
+    tasks: list[str] = field(default_factory=list)   # empty: the suite's default tasks; ["all"]: all
     init_states: int = 50                            # the first n fixed initial states
     max_steps: int = 200
     workers: int = 1
@@ -67,7 +67,7 @@ def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
     from tqdm import tqdm
 
     suite = get_suite(cfg.suite)
-    tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
+    tasks = select_tasks(suite, cfg.tasks)
     results = result_log(cfg)
     done = {k: r for k, r in results.read().items() if "error" not in r}
     jobs = [(cfg.suite, t, i, cfg.max_steps) for t in tasks for i in range(cfg.init_states) if (t, i) not in done]
