@@ -271,7 +271,39 @@ class PutBottleOnCabinet(LiberoExpert):
         return [*pick(bottle_grasp(scene), lift=0.30), *place(release, carry=0.05)]
 
 
+class PutBottleOnRack(LiberoExpert):
+    """Lay the bottle in the rack's upper shelf, its bottom against the shelf's front lip, neck uphill.
+
+    The shelf slopes up toward -y at about 31 deg and the goal is the bottle's bottom at the lip. The neck is
+    pinched from above with the fingers closing along x, so tilting the hand about x tilts the bottle without
+    twisting it in the grip. Carried upright and high, the bottle is tilted back 40 deg (9 deg past square to
+    the shelf) once it is clear of everything, brought down along the shelf's normal until its bottom is
+    just behind the lip, and let go: it tips back onto the shelf and lies there. The bottle goes 6 cm to +x
+    of the rack's post, and the hand is held at 40 deg, not laid flat, so its palm clears the post's top.
+    """
+
+    task = "put_the_wine_bottle_on_the_rack"
+    orientation = ACROSS_X
+    tilt, dx = 40.0, 0.06
+
+    def plan(self, scene: Scene) -> list[Phase]:
+        tilted = rot_x(self.tilt) @ ACROSS_X
+        axis = np.array([0.0, -np.sin(np.radians(self.tilt)), np.cos(np.radians(self.tilt))])  # bottom -> neck
+        normal = np.array([0.0, np.cos(np.radians(self.tilt)), np.sin(np.radians(self.tilt))])
+        bottom = scene.site_pos(RACK_TOP) + [self.dx, -0.003, 0.026]     # 2.6 cm off the shelf, behind the lip
+        grip = bottom + BOTTLE_GRIP_Z * axis
+        lifted = bottle_grasp(scene) + [0.0, 0.0, 0.29]
+        return [*pick(bottle_grasp(scene), lift=0.29),
+                Phase("tilt", lifted, CLOSE, hold=4, tol=0.015, timeout=15, orientation=tilted),
+                Phase("over rack", grip + 0.06 * normal, CLOSE, speed=0.012, tol=0.012, timeout=60,
+                      orientation=tilted),
+                Phase("lay down", grip, CLOSE, speed=0.006, tol=0.008, timeout=25, orientation=tilted),
+                Phase("release", grip, OPEN, hold=6, tol=0.02, timeout=12, orientation=tilted),
+                Phase("retreat", grip + [0.0, 0.0, 0.08], OPEN, speed=0.01, tol=0.015, timeout=25,
+                      orientation=tilted)]
+
+
 EXPERTS: dict[str, type[LiberoExpert]] = {
     cls.task: cls for cls in (OpenMiddleDrawer, PushPlateToStoveFront, PutCreamCheeseInBowl, TurnOnStove,
-                              PutBowlOnPlate, PutBowlOnStove, PutBowlOnCabinet, PutBottleOnCabinet)
+                              PutBowlOnPlate, PutBowlOnStove, PutBowlOnCabinet, PutBottleOnCabinet, PutBottleOnRack)
 }
