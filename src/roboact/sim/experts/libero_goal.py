@@ -1,9 +1,10 @@
-"""Scripted experts for LIBERO-Goal's ten tasks, planned from true object poses at reset.
+"""Scripted experts for LIBERO-Goal's tasks (nine of the ten), planned from true object poses at reset.
 
 Each expert reads the scene once after the reset (object poses differ per initial state: the cabinet moves
-about 2 cm, the plate and cream cheese more) and some phases re-read it every step (the knob's angle, the
-drawer's handle while pulling). The phases every task is built from (hook and pull a drawer, pick an object,
-carry it and let go) are the functions below the experts' base class; each expert only says where.
+about 2 cm, the plate and cream cheese more) and some phases re-read it every step (the knob's angle while
+pushing it). The phases several tasks are built from (hook and pull a drawer, pick an object, carry it and
+let go) are the functions below the experts' base class; each expert only says where. "Open the top drawer
+and put the bowl inside" has no expert: docs/libero.md says why.
 Geometry, orientations and offsets follow docs/design.md §4, where each was measured against all 50 fixed
 initial states.
 """
@@ -70,9 +71,8 @@ def hook_drawer(handle: np.ndarray, joint: str, pull_speed: float = 0.004, open_
                 orientation: np.ndarray | None = None) -> list[Phase]:
     """Hook a drawer's handle bar (its position at reset) from the front and pull until `joint` < `open_at`.
 
-    Meant for the HOOK orientation: the hand points into the cabinet so the fingers open one above and one
-    below the bar. Approaching level plows the hand through the plate or bowl; grasping from above catches
-    the next handle up. `orientation` goes on every phase when the expert's other phases hold another one.
+    Meant for the HOOK orientation (see OpenMiddleDrawer for why); `orientation` goes on every phase when the
+    expert's other phases hold another one.
     """
     o = {"orientation": orientation}
     return [
