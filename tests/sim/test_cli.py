@@ -52,6 +52,7 @@ def test_demos_and_expert_configs(tmp_path):
         ("metaworld", 4, 3.0, 64, False)
     cfg = expert_eval_config(_args("demos", "--evaluate-experts", "--set", "init_states=5"))
     assert (cfg.init_states, cfg.max_steps, cfg.output_dir) == (5, 200, "data/demos")   # -o's default
+    assert expert_eval_config(_args("demos", "--evaluate-experts", "--tasks", "all")).tasks == ["all"]
 
 
 def test_demos_bad_set_fails_before_any_simulator(tmp_path, capsys):

@@ -244,6 +244,22 @@ def test_cli_unknown_task_is_a_clear_error(tmp_path, capsys):
     assert "no scripted expert for libero_goal task 'open_the_fridge'" in capsys.readouterr().err
 
 
+def test_task_selection_defaults_to_the_paper_four_and_all_means_every_expert():
+    from roboact.sim.experts import EXPERTS
+    from roboact.sim.libero import LIBERO_GOAL_TASKS, PAPER_LIBERO_TASKS
+    from roboact.sim.suites import get_suite, select_tasks
+
+    suite = get_suite("libero_goal")
+    assert select_tasks(suite, []) == list(PAPER_LIBERO_TASKS)
+    every = select_tasks(suite, ["all"])
+    assert every == [t for t in LIBERO_GOAL_TASKS if t in EXPERTS]           # LIBERO's order
+    assert set(every) == set(EXPERTS) and set(PAPER_LIBERO_TASKS) < set(every)
+    assert select_tasks(suite, ["libero_goal/put the bowl on the plate"]) == ["put_the_bowl_on_the_plate"]
+    assert suite.label("put_the_wine_bottle_on_the_rack") == TaskLabel("put", "wine bottle")
+    with pytest.raises(SimError, match="no scripted expert for libero_goal task 'open_the_fridge'"):
+        select_tasks(suite, ["open_the_fridge"])
+
+
 def test_sim_free_modules_import_without_simulators():
     """Block libero/robosuite/mujoco/metaworld and check the demo tooling still imports."""
     code = (

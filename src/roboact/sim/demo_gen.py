@@ -25,7 +25,7 @@ import numpy as np
 from roboact.sim.base import SimError
 from roboact.sim.demos import DemoError, DemoFile, Episode, merge_demos, write_demos
 from roboact.sim.episodes import ResultLog, WorkerPool, run_expert
-from roboact.sim.suites import SIM_SUITES, Suite, cached_env, get_suite
+from roboact.sim.suites import SIM_SUITES, Suite, cached_env, get_suite, select_tasks
 from roboact.utils.config import check
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class DemosConfig:
     suite: str = "libero_goal"
-    tasks: list[str] = field(default_factory=list)    # empty: the suite's default tasks
+    tasks: list[str] = field(default_factory=list)    # empty: the suite's default tasks; ["all"]: all
     num_demos: int = 50
     output_dir: str = "data/demos"
     workers: int = 1
@@ -249,7 +249,7 @@ def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
     from tqdm import tqdm
 
     suite = get_suite(cfg.suite)
-    tasks = [suite.canonical(t) for t in (cfg.tasks or suite.tasks())]
+    tasks = select_tasks(suite, cfg.tasks)
     summaries = []
     with WorkerPool(cfg.workers) as pool, tqdm(total=cfg.num_demos, unit="demo", dynamic_ncols=True) as bar:
         for task in tasks:

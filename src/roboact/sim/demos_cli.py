@@ -31,8 +31,10 @@ def register(subparsers) -> None:
     # named in the help are DemosConfig's (ExpertEvalConfig's with --evaluate-experts).
     p.add_argument("--suite", choices=("libero_goal", "metaworld"), help="default libero_goal")
     p.add_argument("--tasks", nargs="+", metavar="TASK",
-                   help="task names (default: the suite's tasks with experts; libero_goal: the paper's four; "
-                        "metaworld: the label table, or with --evaluate-experts every scripted expert)")
+                   help="task names, or 'all' for every task with a scripted expert (libero_goal: all ten; "
+                        "metaworld: the labelled tasks, or with --evaluate-experts every scripted expert); "
+                        "default: libero_goal the paper's four, metaworld the label table (with "
+                        "--evaluate-experts: every scripted expert)")
     p.add_argument("-n", "--num-demos", type=int, help="successful demos per task (default 50)")
     p.add_argument("--workers", type=int, help="parallel simulator processes (default 1)")
     p.add_argument("--seed", type=int, help="attempt k of a task uses placement seed SEED+k (default 0)")

@@ -70,7 +70,8 @@ def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
     from tqdm import tqdm
 
     suite = get_suite(cfg.suite)
-    tasks = [expert_task(suite, t) for t in cfg.tasks] or suite.expert_tasks()
+    names = [] if [n.strip().lower() for n in cfg.tasks] == ["all"] else cfg.tasks
+    tasks = [expert_task(suite, t) for t in names] or suite.expert_tasks()
     results = result_log(cfg)
     done = {k: r for k, r in results.read().items() if "error" not in r}
     jobs = [(cfg.suite, t, i, cfg.max_steps) for t in tasks for i in range(cfg.init_states) if (t, i) not in done]

@@ -51,15 +51,28 @@ class LiberoTask:
     note: str = ""
 
 
-# The paper's four LIBERO-Goal tasks (Table II, tasks 1-4).
-PAPER_LIBERO_TASKS: dict[str, LiberoTask] = {t.name: t for t in (
+# LIBERO-Goal's ten tasks (one scene; only the instruction tells them apart), with their demo captions' labels.
+LIBERO_GOAL_TASKS: dict[str, LiberoTask] = {t.name: t for t in (
     LiberoTask(0, "open_the_middle_drawer_of_the_cabinet", "open", "drawer"),
+    LiberoTask(1, "put_the_bowl_on_the_stove", "put", "bowl"),
+    LiberoTask(2, "put_the_wine_bottle_on_top_of_the_cabinet", "put", "wine bottle"),
+    LiberoTask(3, "open_the_top_drawer_and_put_the_bowl_inside", "put", "bowl",
+               note="two atomic actions (open the top drawer, then put the bowl in it); captions name the "
+                    "second, the instruction names both"),
+    LiberoTask(4, "put_the_bowl_on_top_of_the_cabinet", "put", "bowl"),
     LiberoTask(5, "push_the_plate_to_the_front_of_the_stove", "push", "plate",
                note="the scripted expert carries the plate (lift, move, set down): pushing jams on the cream "
                     "cheese in front of it (docs/design.md §4); captions keep the task's verb 'push'"),
     LiberoTask(6, "put_the_cream_cheese_in_the_bowl", "put", "cream cheese"),
     LiberoTask(7, "turn_on_the_stove", "turn on", "stove"),
+    LiberoTask(8, "put_the_bowl_on_the_plate", "put", "bowl"),
+    LiberoTask(9, "put_the_wine_bottle_on_the_rack", "put", "wine bottle"),
 )}
+
+# The paper's four LIBERO-Goal tasks (Table II, tasks 1-4): the suite's default tasks and the policy benchmark.
+PAPER_LIBERO_TASKS: dict[str, LiberoTask] = {n: LIBERO_GOAL_TASKS[n] for n in (
+    "open_the_middle_drawer_of_the_cabinet", "push_the_plate_to_the_front_of_the_stove",
+    "put_the_cream_cheese_in_the_bowl", "turn_on_the_stove")}
 
 
 @dataclass

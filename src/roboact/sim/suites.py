@@ -34,8 +34,9 @@ class Suite(Protocol):
     embodiment: str        # manifest `embodiment`, e.g. "panda"
     default_cameras: tuple[str, ...]
 
-    def tasks(self) -> list[str]: ...
-    def expert_tasks(self) -> list[str]: ...   # every task with a scripted expert, labelled or not
+    def tasks(self) -> list[str]: ...         # the default tasks
+    def all_tasks(self) -> list[str]: ...     # what "--tasks all" selects: every task with an expert and a label
+    def expert_tasks(self) -> list[str]: ...  # every task with a scripted expert, labelled or not
     def expert_reset(self, task: str, i: int) -> dict: ...  # how episode i of the expert table resets
     def canonical(self, task: str) -> str: ...
     def label(self, task: str) -> TaskLabel: ...
@@ -57,36 +58,44 @@ class LiberoGoalSuite:
     low_dim = ("ee_pos", "ee_ori", "gripper_states", "joint_states")
 
     def tasks(self) -> list[str]:
+        """The paper's four: what the benchmark and a plain `roboact demos` run."""
         from roboact.sim.libero import PAPER_LIBERO_TASKS
 
         return list(PAPER_LIBERO_TASKS)
 
+    def all_tasks(self) -> list[str]:
+        """All ten LIBERO-Goal tasks, in LIBERO's order (each has a scripted expert)."""
+        from roboact.sim.experts import EXPERTS
+        from roboact.sim.libero import LIBERO_GOAL_TASKS
+
+        return [t for t in LIBERO_GOAL_TASKS if t in EXPERTS]
+
     def expert_tasks(self) -> list[str]:
-        return self.tasks()
+        return self.all_tasks()
 
     def expert_reset(self, task: str, i: int) -> dict:
         """LIBERO's own evaluation protocol: fixed initial state i."""
         return {"init_state": i}
 
     def canonical(self, task: str) -> str:
-        from roboact.sim.libero import PAPER_LIBERO_TASKS, short_name
+        from roboact.sim.libero import short_name
 
         name = short_name(task, self.name)
-        if name not in PAPER_LIBERO_TASKS:
+        if name not in self.all_tasks():
             raise SimError(f"no scripted expert for {self.name} task {task!r}; "
-                           f"tasks with experts: {', '.join(PAPER_LIBERO_TASKS)}")
+                           f"tasks with experts: {', '.join(self.all_tasks())}")
         return name
 
     def label(self, task: str) -> TaskLabel:
-        from roboact.sim.libero import PAPER_LIBERO_TASKS
+        from roboact.sim.libero import LIBERO_GOAL_TASKS
 
-        t = PAPER_LIBERO_TASKS[self.canonical(task)]
+        t = LIBERO_GOAL_TASKS[self.canonical(task)]
         return TaskLabel(t.action, t.object, t.note)
 
     def label_table(self) -> dict[str, tuple[str, str]]:
-        from roboact.sim.libero import PAPER_LIBERO_TASKS
+        from roboact.sim.libero import LIBERO_GOAL_TASKS
 
-        return {name: (t.action, t.object) for name, t in PAPER_LIBERO_TASKS.items()}
+        return {name: (t.action, t.object) for name, t in LIBERO_GOAL_TASKS.items()}
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any task of the suite (LiberoEnv names an unknown one), not only those with an expert."""
@@ -136,6 +145,9 @@ class MetaWorldSuite:
         from roboact.sim.metaworld import ATOMIC_TASKS
 
         return list(ATOMIC_TASKS)
+
+    def all_tasks(self) -> list[str]:
+        return self.tasks()
 
     def expert_tasks(self) -> list[str]:
         """All of Meta-World's scripted experts: the expert table measures unlabelled tasks too, since a task
@@ -233,6 +245,16 @@ def make_episode(steps: list[tuple], final: Observation, seed: int, obs: dict[st
     return Episode(actions=np.stack([a for _, a, _ in steps]), states=states, rewards=rewards, dones=dones,
                    robot_states=robot_states, obs=obs,
                    attrs={"seed": seed, "init_state": states[0], "success": bool(final.success)})
+
+
+def select_tasks(suite: Suite, names: list[str]) -> list[str]:
+    """A config's `tasks` as canonical names: none given, the suite's defaults; ["all"], every task with an
+    expert; otherwise each name checked (a SimError lists the tasks with experts)."""
+    if not names:
+        return suite.tasks()
+    if [n.strip().lower() for n in names] == ["all"]:
+        return suite.all_tasks()
+    return [suite.canonical(t) for t in names]
 
 
 def get_suite(name: str):

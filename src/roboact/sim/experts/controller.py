@@ -90,6 +90,7 @@ class Phase:
     hold: int = 0
     until: Callable[[Scene], bool] | None = None
     timeout: int = 80
+    orientation: np.ndarray | None = None   # grip-site orientation to hold; None: the controller's own
 
     def goal(self, scene: Scene) -> np.ndarray:
         t = self.target(scene) if callable(self.target) else self.target
@@ -131,8 +132,8 @@ class WaypointController:
             self._advance(phase, scene, eef, goal)
         action = np.zeros(7)
         action[:3] = np.clip((self._setpoint - eef) / POS_SCALE, -1.0, 1.0)
-        action[3:6] = np.clip(self.rot_gain * rotation_error(self.orientation, scene.eef_mat()) / ROT_SCALE,
-                              -1.0, 1.0)
+        orientation = self.orientation if phase.orientation is None else phase.orientation
+        action[3:6] = np.clip(self.rot_gain * rotation_error(orientation, scene.eef_mat()) / ROT_SCALE, -1.0, 1.0)
         action[6] = phase.gripper
         return action
 

@@ -1,9 +1,12 @@
-"""Scripted experts for the paper's four LIBERO-Goal tasks, planned from true object poses at reset.
+"""Scripted experts for LIBERO-Goal's tasks (nine of the ten), planned from true object poses at reset.
 
 Each expert reads the scene once after the reset (object poses differ per initial state: the cabinet moves
-about 2 cm, the plate and cream cheese more) and some phases re-read it every step (the knob's angle, the
-drawer's handle while pulling). Geometry, orientations and offsets follow docs/design.md §4, where each
-was measured against all 50 fixed initial states.
+about 2 cm, the plate and cream cheese more) and some phases re-read it every step (the knob's angle while
+pushing it). The phases several tasks are built from (hook and pull a drawer, pick an object, carry it and
+let go) are the functions below the experts' base class; each expert only says where. "Open the top drawer
+and put the bowl inside" has no expert: docs/libero.md says why.
+Geometry, orientations and offsets follow docs/design.md §4, where each was measured against all 50 fixed
+initial states.
 """
 from __future__ import annotations
 
@@ -14,9 +17,26 @@ from roboact.sim.experts.controller import CLOSE, DOWN, OPEN, Phase, Scene, Wayp
 # Contact geoms, joints and sites of LIBERO-Goal's kitchen scene.
 DRAWER_HANDLE = "wooden_cabinet_1_g29"          # middle drawer's handle bar (box along x)
 DRAWER_JOINT = "wooden_cabinet_1_middle_level"  # slides; q < -0.14 is open (drawer comes out toward +y)
+TOP_HANDLE, TOP_JOINT = "wooden_cabinet_1_g18", "wooden_cabinet_1_top_level"   # 7.4 cm above the middle one
+TOP_DRAWER_INSIDE = "wooden_cabinet_1_top_region"   # moves with the top drawer
+CABINET_TOP = "wooden_cabinet_1_top_side"
 KNOB_BODY, KNOB_JOINT, KNOB_LEVER = "flat_stove_1_button", "flat_stove_1_button", "flat_stove_1_g19"
 PLATE, CHEESE, BOWL = "plate_1_main", "cream_cheese_1_main", "akita_black_bowl_1_main"
-STOVE_FRONT = "main_table_stove_front_region"
+BOTTLE = "wine_bottle_1_main"                   # body origin: the centre of the bottle's bottom
+STOVE_FRONT, COOK_REGION = "main_table_stove_front_region", "flat_stove_1_cook_region"
+RACK_TOP = "wine_rack_1_top_region"             # the upper shelf's front lip
+
+# Hand orientations. DOWN closes the fingers along world y; ACROSS_X closes them along world x.
+HOOK = rot_x(-80.0) @ DOWN                      # points into the cabinet, tilted 10 deg down
+ACROSS_X = rot_z(90.0) @ DOWN
+BOWL_CARRY = rot_z(-90.0) @ DOWN                # also across x; a bowl held at its -y side swings to +x
+
+# Bowl (akita black bowl, 11 cm across, 5.3 cm tall; body origin at the centre of its foot): the fingers
+# straddle the wall on the bowl's -y side, pads 3.2 cm above the foot.
+BOWL_RIM, BOWL_GRIP_Z = 0.050, 0.032
+# Wine bottle (4.2 cm body, 1 cm neck up to 15.8 cm): pinch the neck 13 cm up, so the palm (3 cm above the
+# grip site) stays clear of the neck's top.
+BOTTLE_GRIP_Z = 0.13
 
 
 class LiberoExpert:
@@ -46,6 +66,57 @@ class LiberoExpert:
         return self.controller.phase_name if self.controller else "unset"
 
 
+# ------------------------------------------------------------------ shared phases
+def hook_drawer(handle: np.ndarray, joint: str, pull_speed: float = 0.004, open_at: float = -0.15,
+                orientation: np.ndarray | None = None) -> list[Phase]:
+    """Hook a drawer's handle bar (its position at reset) from the front and pull until `joint` < `open_at`.
+
+    Meant for the HOOK orientation (see OpenMiddleDrawer for why); `orientation` goes on every phase when the
+    expert's other phases hold another one.
+    """
+    o = {"orientation": orientation}
+    return [
+        Phase("approach handle", handle + [0.0, 0.12, 0.02], OPEN, speed=0.012, tol=0.015, timeout=70, **o),
+        Phase("reach handle", handle, OPEN, speed=0.006, tol=0.008, timeout=40, **o),
+        Phase("close on handle", handle, CLOSE, hold=12, tol=0.02, timeout=20, **o),
+        Phase("pull", handle + [0.0, 0.20, 0.0], CLOSE, speed=pull_speed, tol=0.01,
+              until=lambda s: s.qpos(joint) < open_at, timeout=80, **o),
+    ]
+
+
+def pick(grasp: np.ndarray, lift: float, clearance: float = 0.10, speed: float = 0.015, hold: int = 10,
+         orientation: np.ndarray | None = None) -> list[Phase]:
+    """Come down on `grasp` from `clearance` above it with open fingers, close, lift by `lift`."""
+    o = {"orientation": orientation}
+    return [
+        Phase("above object", grasp + [0.0, 0.0, clearance], OPEN, speed=speed, tol=0.015, **o),
+        Phase("descend", grasp, OPEN, speed=0.008, tol=0.008, timeout=40, **o),
+        Phase("grasp", grasp, CLOSE, hold=hold, tol=0.02, timeout=20, **o),
+        Phase("lift", grasp + [0.0, 0.0, lift], CLOSE, speed=0.012, tol=0.015, timeout=40, **o),
+    ]
+
+
+def place(release: np.ndarray, carry: float, speed: float = 0.012, retreat: float = 0.08, hold: int = 8,
+          orientation: np.ndarray | None = None) -> list[Phase]:
+    """Carry the held object to `carry` above `release`, lower it there, let go and back off upward."""
+    o = {"orientation": orientation}
+    return [
+        Phase("carry", release + [0.0, 0.0, carry], CLOSE, speed=speed, tol=0.015, timeout=60, **o),
+        Phase("lower", release, CLOSE, speed=0.008, tol=0.01, timeout=30, **o),
+        Phase("release", release, OPEN, hold=hold, tol=0.02, timeout=15, **o),
+        Phase("retreat", release + [0.0, 0.0, retreat], OPEN, speed=0.012, tol=0.015, timeout=30, **o),
+    ]
+
+
+def bowl_grasp(scene: Scene) -> np.ndarray:
+    """Grip-site target on the bowl's wall at its -y side (clear of the plate at +x and the cheese at +y)."""
+    return scene.body_pos(BOWL) + [0.0, -BOWL_RIM, BOWL_GRIP_Z]
+
+
+def bottle_grasp(scene: Scene) -> np.ndarray:
+    return scene.body_pos(BOTTLE) + [0.0, 0.0, BOTTLE_GRIP_Z]
+
+
 class OpenMiddleDrawer(LiberoExpert):
     """Hook the handle bar from the front with the hand pointing into the cabinet, close, pull out.
 
@@ -55,18 +126,11 @@ class OpenMiddleDrawer(LiberoExpert):
     """
 
     task = "open_the_middle_drawer_of_the_cabinet"
-    orientation = rot_x(-80.0) @ DOWN
+    orientation = HOOK
 
     def plan(self, scene: Scene) -> list[Phase]:
-        h = scene.geom_pos(DRAWER_HANDLE)
-        return [
-            Phase("approach", h + [0.0, 0.12, 0.02], OPEN, speed=0.012, tol=0.015, timeout=70),
-            Phase("reach handle", h, OPEN, speed=0.006, tol=0.008, timeout=40),
-            Phase("close", h, CLOSE, hold=12, tol=0.02, timeout=20),
-            Phase("pull", h + [0.0, 0.20, 0.0], CLOSE, speed=0.004, tol=0.01,
-                  until=lambda s: s.qpos(DRAWER_JOINT) < -0.15, timeout=80),
-            Phase("release", lambda s: s.eef_pos(), OPEN, hold=5, timeout=10),
-        ]
+        return [*hook_drawer(scene.geom_pos(DRAWER_HANDLE), DRAWER_JOINT),
+                Phase("release", lambda s: s.eef_pos(), OPEN, hold=5, timeout=10)]
 
 
 class PutCreamCheeseInBowl(LiberoExpert):
@@ -76,16 +140,7 @@ class PutCreamCheeseInBowl(LiberoExpert):
 
     def plan(self, scene: Scene) -> list[Phase]:
         c, b = scene.body_pos(CHEESE), scene.body_pos(BOWL)
-        return [
-            Phase("above cheese", c + [0.0, 0.0, 0.10], OPEN, speed=0.015, tol=0.015),
-            Phase("descend", c + [0.0, 0.0, 0.005], OPEN, speed=0.008, tol=0.008, timeout=40),
-            Phase("grasp", c + [0.0, 0.0, 0.005], CLOSE, hold=10, tol=0.02, timeout=20),
-            Phase("lift", c + [0.0, 0.0, 0.12], CLOSE, speed=0.012, tol=0.015, timeout=40),
-            Phase("above bowl", b + [0.0, 0.0, 0.12], CLOSE, speed=0.012, tol=0.015, timeout=60),
-            Phase("lower", b + [0.0, 0.0, 0.07], CLOSE, speed=0.008, tol=0.01, timeout=30),
-            Phase("release", b + [0.0, 0.0, 0.07], OPEN, hold=8, tol=0.02, timeout=15),
-            Phase("retreat", b + [0.0, 0.0, 0.15], OPEN, speed=0.012, tol=0.015, timeout=30),
-        ]
+        return [*pick(c + [0.0, 0.0, 0.005], lift=0.115, clearance=0.095), *place(b + [0.0, 0.0, 0.07], carry=0.05)]
 
 
 class TurnOnStove(LiberoExpert):
@@ -150,6 +205,105 @@ class PushPlateToStoveFront(LiberoExpert):
         ]
 
 
+class _PutBowl(LiberoExpert):
+    """Pick the bowl by the -y side of its wall, lift it by `lift`, turn the hand -90 deg about z so the bowl
+    swings round to the +x side of the fingers, carry it `carry` above where its foot should go (`target`),
+    lower it there and let go.
+
+    Why the turn: picked at its -y side (the only side clear of the bottle, plate and cheese in every
+    initial state), the hand's 20 cm length lies along y; carried that way it hits the cabinet's drawer
+    handles next to the plate and the cabinet's top next to the top drawer. Turned, it lies along x.
+    """
+
+    lift, carry = 0.08, 0.05
+
+    def target(self, scene: Scene) -> np.ndarray:
+        raise NotImplementedError
+
+    def plan(self, scene: Scene) -> list[Phase]:
+        grasp = bowl_grasp(scene)
+        return [*pick(grasp, lift=self.lift),
+                Phase("turn", grasp + [0.0, 0.0, self.lift], CLOSE, hold=4, tol=0.015, timeout=15,
+                      orientation=BOWL_CARRY),
+                *place(self.target(scene) + [-BOWL_RIM, 0.0, BOWL_GRIP_Z], carry=self.carry,
+                       orientation=BOWL_CARRY)]
+
+
+class PutBowlOnPlate(_PutBowl):
+    """Set the bowl down 1 cm above the plate's centre (success needs the centres within 3 cm)."""
+
+    task = "put_the_bowl_on_the_plate"
+
+    def target(self, scene: Scene) -> np.ndarray:
+        return scene.body_pos(PLATE) + [0.0, 0.0, 0.012]
+
+
+class PutBowlOnStove(_PutBowl):
+    """Set the bowl down 1 cm above the burner's centre (the cook region, 15 cm square)."""
+
+    task = "put_the_bowl_on_the_stove"
+    lift = 0.10
+
+    def target(self, scene: Scene) -> np.ndarray:
+        return scene.site_pos(COOK_REGION) + [0.0, 0.0, 0.035]
+
+
+class PutBowlOnCabinet(_PutBowl):
+    """Lift the bowl 30 cm (its foot then clears the cabinet's top, 23 cm above the table), carry it over the
+    near half of the top and set it down there."""
+
+    task = "put_the_bowl_on_top_of_the_cabinet"
+    lift = 0.30
+
+    def target(self, scene: Scene) -> np.ndarray:
+        return scene.site_pos(CABINET_TOP) + [-0.03, 0.03, 0.012]
+
+
+class PutBottleOnCabinet(LiberoExpert):
+    """Pinch the bottle's neck from above (fingers closing along x: the rack's shelves are on the -y side),
+    lift it 30 cm, carry it over the near half of the cabinet's top, stand it there and let go."""
+
+    task = "put_the_wine_bottle_on_top_of_the_cabinet"
+    orientation = ACROSS_X
+
+    def plan(self, scene: Scene) -> list[Phase]:
+        release = scene.site_pos(CABINET_TOP) + [-0.04, 0.03, 0.006 + BOTTLE_GRIP_Z]
+        return [*pick(bottle_grasp(scene), lift=0.30), *place(release, carry=0.05)]
+
+
+class PutBottleOnRack(LiberoExpert):
+    """Lay the bottle in the rack's upper shelf, its bottom against the shelf's front lip, neck uphill.
+
+    The shelf slopes up toward -y at about 31 deg and the goal is the bottle's bottom at the lip. The neck is
+    pinched from above with the fingers closing along x, so tilting the hand about x tilts the bottle without
+    twisting it in the grip. Carried upright and high, the bottle is tilted back 40 deg (9 deg past square to
+    the shelf) once it is clear of everything, brought down along the shelf's normal until its bottom is
+    just behind the lip, and let go: it tips back onto the shelf and lies there. The bottle goes 6 cm to +x
+    of the rack's post, and the hand is held at 40 deg, not laid flat, so its palm clears the post's top.
+    """
+
+    task = "put_the_wine_bottle_on_the_rack"
+    orientation = ACROSS_X
+    tilt, dx = 40.0, 0.06
+
+    def plan(self, scene: Scene) -> list[Phase]:
+        tilted = rot_x(self.tilt) @ ACROSS_X
+        axis = np.array([0.0, -np.sin(np.radians(self.tilt)), np.cos(np.radians(self.tilt))])  # bottom -> neck
+        normal = np.array([0.0, np.cos(np.radians(self.tilt)), np.sin(np.radians(self.tilt))])
+        bottom = scene.site_pos(RACK_TOP) + [self.dx, -0.003, 0.026]     # 2.6 cm off the shelf, behind the lip
+        grip = bottom + BOTTLE_GRIP_Z * axis
+        lifted = bottle_grasp(scene) + [0.0, 0.0, 0.29]
+        return [*pick(bottle_grasp(scene), lift=0.29),
+                Phase("tilt", lifted, CLOSE, hold=4, tol=0.015, timeout=15, orientation=tilted),
+                Phase("over rack", grip + 0.06 * normal, CLOSE, speed=0.012, tol=0.012, timeout=60,
+                      orientation=tilted),
+                Phase("lay down", grip, CLOSE, speed=0.006, tol=0.008, timeout=25, orientation=tilted),
+                Phase("release", grip, OPEN, hold=6, tol=0.02, timeout=12, orientation=tilted),
+                Phase("retreat", grip + [0.0, 0.0, 0.08], OPEN, speed=0.01, tol=0.015, timeout=25,
+                      orientation=tilted)]
+
+
 EXPERTS: dict[str, type[LiberoExpert]] = {
-    cls.task: cls for cls in (OpenMiddleDrawer, PushPlateToStoveFront, PutCreamCheeseInBowl, TurnOnStove)
+    cls.task: cls for cls in (OpenMiddleDrawer, PushPlateToStoveFront, PutCreamCheeseInBowl, TurnOnStove,
+                              PutBowlOnPlate, PutBowlOnStove, PutBowlOnCabinet, PutBottleOnCabinet, PutBottleOnRack)
 }
