@@ -143,6 +143,9 @@ class FakeSuite(LiberoGoalSuite):
     def tasks(self):
         return ["fake_task"]
 
+    def all_tasks(self):
+        return ["fake_task"]
+
     def canonical(self, task):
         if task != "fake_task":
             raise SimError(f"unknown fake task {task!r}")

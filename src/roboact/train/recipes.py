@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from roboact.utils.config import check, from_dict
 from roboact.utils.io import atomic_write_json, atomic_write_text, read_json
@@ -68,6 +68,9 @@ class Recipe:
     metaworld: MetaWorldSource | None = None
     libero: LiberoSource | None = None
     backbone: str = "lite0-minilm"
+    # Subjects of a two-source corpus: "embodiment" names the arm (Sawyer, Panda; roboact.data.merge), so the
+    # subject branch has two classes to tell apart; "keep" leaves the paper's single "Robot".
+    subjects: Literal["keep", "embodiment"] = "keep"
     # TrainConfig fields layered over its defaults (e.g. {"model": {"lambda_tcn": 0.5}, "optim": {"steps": 600}});
     # data.manifest/cache and out are set by the recipe runner.
     train: dict[str, Any] = field(default_factory=dict)
@@ -147,7 +150,10 @@ def run_recipe(recipe: Recipe, run_dir: str | os.PathLike, workers: int = 2, pro
         manifests.append(simulate_metaworld(recipe.metaworld, out / "corpus" / "metaworld", workers, progress))
     if recipe.libero is not None:
         manifests.append(record_libero(recipe.libero, out / "corpus" / "libero_goal", workers, progress))
-    manifest = manifests[0] if len(manifests) == 1 else merge(manifests, out / "corpus" / "merged")
+    if len(manifests) > 1 or recipe.subjects != "keep":
+        manifest = merge(manifests, out / "corpus" / "merged", recipe.subjects)
+    else:
+        manifest = manifests[0]
     cache = extract_features(manifest, out / "cache", recipe.backbone, workers, progress)
     ckpts = [train_seed(recipe, manifest, cache, out / "models" / f"seed{s}", s, progress) for s in recipe.seeds]
     corpus = corpus_record(manifest)
@@ -192,11 +198,11 @@ def _manifest(folder: Path) -> Path:
     return m
 
 
-def merge(manifests: list[Path], folder: Path) -> Path:
+def merge(manifests: list[Path], folder: Path, subjects: str = "keep") -> Path:
     from roboact.data.merge import MergeConfig, merge_manifests
 
-    print(f"[merge] {len(manifests)} corpora -> {folder}")
-    merge_manifests(MergeConfig(manifests=[str(m) for m in manifests], out_dir=str(folder)))
+    print(f"[merge] {len(manifests)} corpora -> {folder} (subjects: {subjects})")
+    merge_manifests(MergeConfig(manifests=[str(m) for m in manifests], out_dir=str(folder), subjects=subjects))
     return _manifest(folder)
 
 
