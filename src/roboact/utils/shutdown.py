@@ -133,7 +133,8 @@ def _on_signal(signum: int, frame) -> None:
 
 @contextlib.contextmanager
 def handlers() -> Iterator[None]:
-    """Install the SIGTERM/SIGINT handlers (main thread only; elsewhere a no-op) and reset the state."""
+    """Install the SIGTERM/SIGINT handlers (main thread only; elsewhere a no-op), with a fresh state that
+    is dropped again on the way out (a library caller's later work must not see an old stop)."""
     global _state
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -145,6 +146,7 @@ def handlers() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        _state = _State()
 
 
 def run_command(command: str, fn: Callable[[], int | None], exit_stuck: bool = True) -> int:
@@ -319,6 +321,19 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
     """A spawn pool (each worker: a fresh interpreter, its own GL context) whose workers stop with us."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=worker_init,
                                initargs=(initializer, initargs))
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, initializer: Callable | None = None,
+                initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
+    """`with worker_pool(n) as pool:` a `process_pool`, closed by `close_pool` however the block ends."""
+    pool = process_pool(workers, initializer, initargs)
+    try:
+        yield pool
+    except BaseException as e:
+        close_pool(pool, e)
+        raise
+    close_pool(pool)
 
 
 def submit(pool: ProcessPoolExecutor, fn: Callable, *args: Any) -> Future:
