@@ -37,7 +37,7 @@ class Command:
     def __init__(self, argv: list[str], log: Path, patch: str = "", cwd: Path | None = None):
         self.log = Path(log)
         code = f"import sys\n{patch}\nfrom roboact.cli import main\nsys.exit(main({[str(a) for a in argv]!r}))\n"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO),
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO),
                                                            os.environ.get("PYTHONPATH", "")])}
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT,
