@@ -34,13 +34,15 @@ def wait_dead(pids, timeout: float) -> list[int]:
 
 
 class Command:
-    def __init__(self, argv: list[str], log: Path, patch: str = "", cwd: Path | None = None):
+    def __init__(self, argv: list[str], log: Path, patch: str = "", cwd: Path | None = None, python: bool = False):
+        """`roboact argv...`, or with `python`, `python argv...` (e.g. torchrun's `-m torch.distributed.run`)."""
         self.log = Path(log)
         code = f"import sys\n{patch}\nfrom roboact.cli import main\nsys.exit(main({[str(a) for a in argv]!r}))\n"
+        args = [str(a) for a in argv] if python else ["-c", code]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO),
                                                            os.environ.get("PYTHONPATH", "")])}
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
 
     def text(self) -> str:
