@@ -277,12 +277,14 @@ def stop_resource_tracker() -> None:
 
 # --- worker processes ----------------------------------------------------------------------------------
 
-def install_worker_handlers() -> None:
+def install_worker_handlers(parent: int | None = None) -> None:
     """In a worker process: SIGTERM/SIGINT end it (after unwinding a running `call` job), and so does the
-    death of its parent. DataLoader workers call this from their worker_init_fn."""
+    death of `parent` (default: the current parent). DataLoader workers call this from their worker_init_fn."""
     for s in SIGNALS:
         signal.signal(s, _on_worker_signal)
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
+    if os.getppid() != parent:  # it died while this worker was starting
+        os._exit(exit_status(signal.SIGTERM))
     threading.Thread(target=_watch_parent, args=(parent,), name="roboact-parent-watch", daemon=True).start()
 
 
@@ -298,11 +300,16 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def worker_init(initializer: Callable | None = None, initargs: tuple = ()) -> None:
-    """Initializer of `process_pool` workers: the handlers above, then the pool's own initializer."""
-    install_worker_handlers()
+def worker_init(parent: int, initializer: tuple[str, str] | None = None, initargs: tuple = ()) -> None:
+    """Initializer of `process_pool` workers: the handlers above, then the pool's own initializer. That one
+    comes by name and is imported only now: importing its module (torch, a simulator) takes seconds, and a
+    worker must already notice a dead parent meanwhile."""
+    install_worker_handlers(parent)
     if initializer is not None:
-        initializer(*initargs)
+        import importlib
+
+        module, name = initializer
+        getattr(importlib.import_module(module), name)(*initargs)
 
 
 def call(fn: Callable, *args: Any) -> Any:
@@ -319,8 +326,9 @@ def call(fn: Callable, *args: Any) -> Any:
 
 def process_pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
     """A spawn pool (each worker: a fresh interpreter, its own GL context) whose workers stop with us."""
+    ref = None if initializer is None else (initializer.__module__, initializer.__qualname__)
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=worker_init,
-                               initargs=(initializer, initargs))
+                               initargs=(os.getpid(), ref, initargs))
 
 
 @contextlib.contextmanager
