@@ -314,6 +314,7 @@ def run_cells(cfg: BenchmarkConfig, jobs: list[CellJob]) -> None:
 
     if not jobs:
         return
+    shutdown.note(f"0 of the {len(jobs)} cells to run")
     bar = tqdm(total=len(jobs), unit="cell", disable=not cfg.progress, dynamic_ncols=True)
     try:
         if cfg.workers == 1:

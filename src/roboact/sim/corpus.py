@@ -239,6 +239,7 @@ def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]
     from tqdm import tqdm
 
     results = []
+    shutdown.note(f"0 of the {len(jobs)} episodes to simulate")
     bar = tqdm(total=len(jobs), desc="simulate metaworld", unit="ep", disable=not progress)
     try:
         with WorkerPool(1 if len(jobs) <= 1 else min(workers, len(jobs))) as pool:
