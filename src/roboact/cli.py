@@ -52,11 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        rc = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    from roboact.utils import shutdown
+
+    try:  # SIGTERM / SIGINT: workers stopped, one line logged, exit status 143 / 130 (utils/shutdown.py)
+        rc = shutdown.run_command(args.command, lambda: args.func(args))
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         if args.verbose:
             raise

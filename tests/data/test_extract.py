@@ -236,3 +236,44 @@ def test_runtime_is_part_of_the_cache_identity(manifest, clip_dir, straight, tmp
         extract(config(manifest, out, num_workers=0, backbone_path=str(clip_dir), runtime="openvino"))
     with pytest.raises(ConfigError, match="runtime.*must be one of default, eager"):
         config(manifest, tmp_path, runtime="fast")
+
+
+SLOW_ENCODE = """
+import time
+import roboact.data.extract as ex
+_encode = ex.encode_batch
+def slow(backbone, items):
+    time.sleep(0.4)
+    return _encode(backbone, items)
+ex.encode_batch = slow
+from roboact.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_stops_torchrun_ranks_and_decoders_and_the_rerun_completes(manifest, clip_dir, backbone, straight,
+                                                                          tmp_path):
+    """SIGTERM to torchrun mid-run: it passes the signal to both ranks, which stop with their decoding
+    workers; finished shards stay, no half file, and a rerun fills the cache (here in one process, which a
+    cache allows, to save a torchrun start-up)."""
+    from tests.preempt import Command, temp_files
+
+    script = tmp_path / "slow_extract.py"
+    script.write_text("import sys\n" + SLOW_ENCODE)
+    argv = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", str(script), "extract",
+            "--manifest", str(manifest), "--out", str(tmp_path / "cache"), "--backbone", "hf-clip",
+            "--backbone-path", str(clip_dir), "--num-workers", "1", "--batch-size", "1", "--shard-size", "1",
+            "--no-progress"]
+    folder = fc.cache_dir(tmp_path / "cache", "hf-clip")
+    with Command(argv, tmp_path / "sigterm.log", python=True) as run:
+        run.wait_for(lambda: len(fc.finished_shards(folder)) >= 2 if folder.is_dir() else False)
+        run.stop(workers=4, exit_within=30)   # 2 ranks + their decoding workers
+    assert run.text().count("stopped by SIGTERM; finished: ") == 2 and "(exit status 143)" in run.text()
+    done = {c for r in fc.finished_shards(folder) for c in r.clip_ids}
+    assert 0 < len(done) < len(GOOD) and not temp_files(tmp_path / "cache")
+    res = extract(config(manifest, tmp_path / "cache"), backbone=backbone)
+    assert res.complete and res.skipped == len(done) + len(BAD) - res.rejected
+    got, ref = FeatureCache(tmp_path / "cache", "hf-clip"), FeatureCache(straight, "hf-clip")
+    assert sorted(got.clip_ids) == sorted(GOOD) and len(got.rejections()) == len(BAD)
+    for cid in GOOD:
+        torch.testing.assert_close(got.get(cid), ref.get(cid), atol=2e-3, rtol=2e-3)

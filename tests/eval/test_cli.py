@@ -52,3 +52,34 @@ def test_saved_config_reproduces_the_report(trained, tmp_path, capsys):
     capsys.readouterr()
     a, b = (json.loads((d / "report.json").read_text()) for d in (first, again))
     assert a["rows"][0]["metrics"] == b["rows"][0]["metrics"] and a["rows"][0]["metrics"]["v2t_r1"] is not None
+
+
+SLOW_ROW = """
+import time
+import roboact.eval.runner as runner
+_row = runner.evaluate_row
+def slow(*a, **k):
+    print("row started", flush=True)
+    time.sleep(30)
+    return _row(*a, **k)
+runner.evaluate_row = slow
+"""
+
+
+def test_sigterm_mid_evaluation_leaves_no_report_and_the_rerun_matches(trained, tmp_path, capsys):
+    from tests.preempt import Command, temp_files
+
+    root, manifest, cache, full, base = trained
+    argv = ["eval", "--manifest", str(manifest), "--cache", str(cache), "--model", f"full={full}", "--suites",
+            "standard", "--no-progress"]
+    assert roboact_main([*argv, "--out", str(tmp_path / "straight")]) == 0
+    out = tmp_path / "out"
+    with Command([*argv, "--out", out], tmp_path / "sigterm.log", patch=SLOW_ROW) as run:
+        run.wait_for(lambda: "row started" in run.text())
+        assert run.stop() == 143
+    assert "roboact eval: stopped by SIGTERM" in run.text() and "(exit status 143)" in run.text()
+    assert not (out / "report.json").exists() and not (out / "report.md").exists() and not temp_files(tmp_path)
+    assert roboact_main([*argv, "--out", str(out)]) == 0
+    capsys.readouterr()
+    a, b = (json.loads((d / "report.json").read_text()) for d in (tmp_path / "straight", out))
+    assert [r["metrics"] for r in a["rows"]] == [r["metrics"] for r in b["rows"]]

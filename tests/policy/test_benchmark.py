@@ -257,3 +257,47 @@ def test_checkpoint_pretrained_on_an_evaluated_task_is_refused_unless_allowed(sm
     for table in ("table2.md", "table3.md"):
         lines = [x for x in (run / table).read_text().splitlines() if x.startswith("| L ") and "seed" in x]
         assert len(lines) == 2 and all(f"[pretrained on evaluated tasks: {TASK}]" in x for x in lines), table
+
+
+NO_REAL_CLIP = "import roboact.backbones.hf_clip as h\nh.clip_weights_present = lambda _: False\n"
+
+
+def test_cell_workers_stop_on_sigterm_and_sigkill_and_the_rerun_equals_the_smoke_run(smoke, tiny_clip_backbone,
+                                                                                     tmp_path, monkeypatch):
+    """`roboact policy --workers 2`: SIGTERM once a cell is done, SIGKILL while cells run; each time no worker
+    outlives the command and no half file is left, and the third run's cells equal the in-process run's."""
+    import signal
+    import time
+
+    from roboact.utils.shutdown import descendants
+    from tests.preempt import Command, temp_files
+
+    root, models = smoke
+    out = tmp_path / "out"
+    argv = ["policy", *base_args(root, tiny_clip_backbone, **{"-o": out, "--workers": 2}), *models]
+
+    def cells() -> int:
+        return len(list((out / "cells").rglob("result.json")))
+
+    with Command(argv, tmp_path / "sigterm.log", patch=NO_REAL_CLIP) as run:
+        run.wait_for(lambda: cells() >= 1)
+        assert run.stop(workers=2) == 143
+    assert "roboact policy: stopped by SIGTERM; finished: " in run.text() and not temp_files(out)
+    first = cells()
+    assert 1 <= first < 4
+    with Command(argv, tmp_path / "sigkill.log", patch=NO_REAL_CLIP) as run:
+        run.wait_for(lambda: len(descendants(run.proc.pid)) >= 3)   # both cell workers (and the tracker) up
+        time.sleep(1.0)
+        assert run.stop(signal.SIGKILL, workers=2) == -signal.SIGKILL
+    assert not temp_files(out)
+    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    assert cli(argv[1:]) == 0                  # the same command, in this process (saves a start-up)
+    ref = {c.relative_to(root / "out"): json.loads(c.read_text()) for c in (root / "out" / "cells").rglob("result.json")}
+    got = {c.relative_to(out): json.loads(c.read_text()) for c in (out / "cells").rglob("result.json")}
+    assert ref.keys() == got.keys() and len(ref) == 4
+    same = ("best", "best_step", "final", "curve", "demo_steps")
+    episode = ("index", "seed", "success", "steps")   # not timings
+    for k in ref:
+        assert {f: ref[k][f] for f in same} == {f: got[k][f] for f in same}, k
+        assert [{f: e[f] for f in episode} for e in ref[k]["final_episodes"]] == \
+            [{f: e[f] for f in episode} for e in got[k]["final_episodes"]], k

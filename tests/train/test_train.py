@@ -264,3 +264,77 @@ def test_cli_bad_set_fails_before_any_data_or_backbone_loads(tmp_path, monkeypat
     rc, _ = _train_cli(argv + ["--set", "model.frame_targets=middle"], monkeypatch)
     assert rc == 2 and "model.frame_targets: 'middle' is not one of" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+SLOW_STEP = """
+import time
+from roboact.train.loop import Trainer
+_step = Trainer.step
+def slow(self):
+    time.sleep(0.1)
+    return _step(self)
+Trainer.step = slow
+"""
+
+
+def test_sigterm_checkpoints_and_the_resumed_run_is_bit_exact(feature_corpus, tiny_clip_backbone, tmp_path):
+    """`roboact train` preempted mid-run saves a checkpoint at the step it stopped (checkpoint_on_stop_s=0);
+    rerun with --resume, it ends with the very weights of an uninterrupted run."""
+    manifest, cache = feature_corpus
+    over = {"checkpoint_every": 1000, "checkpoint_on_stop_s": 0, "eval_every": 0}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the command runs (tests.preempt sets OMP_NUM_THREADS=1): same float sums
+    try:
+        _preempt_and_resume(manifest, cache, tiny_clip_backbone, tmp_path, over)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _preempt_and_resume(manifest, cache, tiny_clip_backbone, tmp_path, over):
+    from tests.preempt import Command, temp_files
+
+    straight = train(make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "a", steps=24, **over))
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "b", steps=24, **over)
+    (tmp_path / "b.json").write_text(json.dumps(cfg.to_dict()))
+    argv = ["train", "--config", tmp_path / "b.json"]
+    metrics = tmp_path / "b" / "metrics.jsonl"
+    with Command(argv, tmp_path / "sigterm.log", patch=SLOW_STEP) as run:
+        run.wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 2)
+        assert run.stop() == 143
+    stopped_at = int(latest_checkpoint(tmp_path / "b").name.split("_")[1])
+    assert 4 <= stopped_at < 24 and not (tmp_path / "b" / "final").exists() and not temp_files(tmp_path / "b")
+    assert f"stopped by SIGTERM; finished: step {stopped_at} of 24" in run.text()
+    assert "rerun the same command with --resume" in run.text()
+    from roboact.cli import main
+
+    assert main([*map(str, argv), "--resume"]) == 0   # the same command, in this process (saves a start-up)
+    a = load_file(str(Path(straight.final) / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("interval, saved", [(0, 5), (3600, 4)])
+def test_a_stop_checkpoints_only_when_the_last_checkpoint_is_older_than_the_interval(
+        feature_corpus, tiny_clip_backbone, tmp_path, monkeypatch, interval, saved):
+    import signal
+
+    from roboact.train.loop import Trainer
+    from roboact.utils import shutdown
+
+    manifest, cache = feature_corpus
+    cfg = make_cfg(manifest, cache, tiny_clip_backbone, tmp_path / "run", steps=12, checkpoint_on_stop_s=interval)
+    real = Trainer.step
+
+    def step(self):
+        out = real(self)
+        if self.step_num == 5:
+            os.kill(os.getpid(), signal.SIGTERM)   # arrives mid-loop; the step still finishes
+        return out
+    monkeypatch.setattr(Trainer, "step", step)
+    assert shutdown.run_command("train", lambda: train(cfg), exit_stuck=False) == 143
+    assert latest_checkpoint(tmp_path / "run").name == f"step_{saved:08d}"   # checkpoint_every=4
+
+
+def test_checkpoint_on_stop_must_be_seconds(tmp_path):
+    with pytest.raises(ConfigError, match="checkpoint_on_stop_s"):
+        load_train_config(None, [f"out={tmp_path}", "checkpoint_on_stop_s=-1"])

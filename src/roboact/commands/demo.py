@@ -135,14 +135,14 @@ def train_all(cfg: DemoConfig, out: Path, timings: dict[str, float]) -> dict[str
         for v in todo:
             timings[f"train {v}"] = _train_variant(cfg, out, v, progress=cfg.progress)[1]
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
         from tqdm import tqdm
 
-        with ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
-                                 initializer=_one_thread) as pool:
-            futs = {pool.submit(_train_variant, cfg, out, v, False): v for v in todo}
+        from roboact.utils import shutdown
+
+        with shutdown.worker_pool(min(cfg.workers, len(todo)), _one_thread) as pool:  # workers stop with us
+            futs = {shutdown.submit(pool, _train_variant, cfg, out, v, False): v for v in todo}
             with tqdm(total=len(todo), desc="train variants", unit="model", disable=not cfg.progress,
                       dynamic_ncols=True) as bar:
                 for fut in as_completed(futs):

@@ -121,7 +121,10 @@ def _collate(items: list[dict]) -> list[dict]:
 
 
 def _worker_init(_: int) -> None:
+    from roboact.utils.shutdown import install_worker_handlers
+
     torch.set_num_threads(1)  # decoding workers must not compete with the encoder for cores
+    install_worker_handlers()  # SIGTERM, SIGINT or our death: exit (they write nothing)
 
 
 # --- encoding (main process) -------------------------------------------------------------------------
@@ -187,6 +190,9 @@ class _ShardWriter:
         self.rejected += len(self.rej)
         self.frames += int(feats.shape[0] * feats.shape[1]) if self.feats else 0
         self._reset()
+        from roboact.utils.shutdown import note
+
+        note(f"{self.kept + self.rejected} clips settled in {self.written} new shard(s) by rank {self.rank}")
 
 
 # --- orchestration ----------------------------------------------------------------------------------

@@ -385,13 +385,16 @@ def _evaluate(cfg: EvalConfig) -> dict:
         rows.append(row)
         if plot is not None:
             plot_data[name] = plot
+    from roboact.utils import shutdown
+
     out = Path(cfg.out)
     plots = {}
-    if cfg.plots:
-        from roboact.eval.plots import write_plots
+    with shutdown.deferred():  # plots and report are one set: a stop waits for the last file
+        if cfg.plots:
+            from roboact.eval.plots import write_plots
 
-        plots = write_plots(out / "plots", rows, plot_data, data, suites)
-    features = {**backbone.spec(), "runtime": cache.identity.get("runtime", "eager")}
-    report = build_report(cfg, data, rows, plots, features, time.perf_counter() - t0, suites, skipped)
-    write_report(out, report)
+            plots = write_plots(out / "plots", rows, plot_data, data, suites)
+        features = {**backbone.spec(), "runtime": cache.identity.get("runtime", "eager")}
+        report = build_report(cfg, data, rows, plots, features, time.perf_counter() - t0, suites, skipped)
+        write_report(out, report)
     return report

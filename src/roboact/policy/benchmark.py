@@ -328,31 +328,31 @@ def _worker_init(threads: int) -> None:
 
 def run_cells(cfg: BenchmarkConfig, jobs: list[CellJob]) -> None:
     """Run jobs in-process (workers=1) or in a spawn pool; a failing cell stops the run with its error
-    (finished cells are kept on disk)."""
+    (finished cells are kept on disk). SIGTERM/SIGINT stop the workers too (roboact.utils.shutdown)."""
     from tqdm import tqdm
+
+    from roboact.utils import shutdown
 
     if not jobs:
         return
+    shutdown.note(f"0 of the {len(jobs)} cells to run")
     bar = tqdm(total=len(jobs), unit="cell", disable=not cfg.progress, dynamic_ncols=True)
     try:
         if cfg.workers == 1:
             for job in jobs:
                 r = run_cell(job)
+                shutdown.note(f"{bar.n + 1} of the {len(jobs)} cells to run")
                 bar.update(1)
                 bar.set_postfix_str(f"{job.spec.slug[:16]} {job.task[:16]} s{job.seed}: best {r['best']:.2f}")
             return
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
         threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)  # 0: share the cores
-        pool = ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                   initargs=(threads,))
-        try:
-            for fut in as_completed([pool.submit(run_cell, j) for j in jobs]):
+        with shutdown.worker_pool(cfg.workers, _worker_init, (threads,)) as pool:
+            for fut in as_completed([shutdown.submit(pool, run_cell, j) for j in jobs]):
                 fut.result()  # a failed cell raises here; the others' finished results are on disk
+                shutdown.note(f"{bar.n + 1} of the {len(jobs)} cells to run")
                 bar.update(1)
-        finally:
-            pool.shutdown(cancel_futures=True)
     finally:
         bar.close()
 
@@ -413,7 +413,10 @@ def _run(cfg: BenchmarkConfig) -> dict:
     finally:
         close_runners()
         _ENCODERS.clear()
-    return write_outputs(cfg, tasks, expert, rows, folders, out, time.perf_counter() - t0)
+    from roboact.utils import shutdown
+
+    with shutdown.deferred():  # the tables are written as one set: a stop waits for the last of them
+        return write_outputs(cfg, tasks, expert, rows, folders, out, time.perf_counter() - t0)
 
 
 def _job(cfg: BenchmarkConfig, row: Row, task: str, seed: int, source, out: Path) -> CellJob:

@@ -42,6 +42,7 @@ from roboact.data.manifest import ClipRecord
 from roboact.data.manifest_ops import write_split_manifests
 from roboact.sim.episodes import WorkerPool, run_expert
 from roboact.sim.suites import MetaWorldSuite, cached_env
+from roboact.utils import shutdown
 from roboact.utils.config import check
 from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
@@ -257,11 +258,13 @@ def run_jobs(jobs: list[EpisodeJob], workers: int, progress: bool) -> list[dict]
     from tqdm import tqdm
 
     results = []
+    shutdown.note(f"0 of the {len(jobs)} episodes to simulate")
     bar = tqdm(total=len(jobs), desc="simulate metaworld", unit="ep", disable=not progress)
     try:
         with WorkerPool(1 if len(jobs) <= 1 else min(workers, len(jobs))) as pool:
             for res in pool.run(run_episode, jobs):
                 results.append(res)
+                shutdown.note(f"{len(results)} of the {len(jobs)} episodes to simulate")
                 bar.update(1)
                 bar.set_postfix(kept=sum(r["status"] == "success" for r in results),
                                 failed=sum(r["status"] != "success" for r in results))

@@ -26,6 +26,7 @@ from roboact.sim.base import SimError
 from roboact.sim.demos import DemoError, DemoFile, Episode, merge_demos, write_demos
 from roboact.sim.episodes import ResultLog, WorkerPool, run_expert
 from roboact.sim.suites import SIM_SUITES, Suite, cached_env, get_suite, select_tasks
+from roboact.utils import shutdown
 from roboact.utils.config import check
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,8 @@ def generate_task(cfg: DemosConfig, suite, task: str, pool: WorkerPool, bar=None
             next_k += 1
         for res in pool.run(run_job, wave):
             attempts.append({**res, "task": task})
+            shutdown.note(f"{task}: {min(len(ok) + (res['status'] == 'ok'), cfg.num_demos)}/{cfg.num_demos} demos",
+                          topic="task")
             if res["status"] == "ok":
                 ok[res["k"]] = (paths.shard(res["k"]), "demo_0")
                 if bar is not None and len(ok) <= cfg.num_demos:
@@ -253,6 +256,8 @@ def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
     summaries = []
     with WorkerPool(cfg.workers) as pool, tqdm(total=cfg.num_demos, unit="demo", dynamic_ncols=True) as bar:
         for task in tasks:
+            shutdown.note(f"{len(summaries)} of {len(tasks)} tasks complete", topic="tasks")
+            shutdown.note(f"{task}: in progress", topic="task")
             summaries.append(generate_task(cfg, suite, task, pool, bar))
             s = summaries[-1]
             log.info("%s: %d/%d demos (%d attempts, %d failed, %d errors) -> %s", task, s.demos,

@@ -6,7 +6,8 @@ Three pieces, each written once:
   every observation is kept, so a front-end can write videos, HDF5 demos or npz records from one result.
 - `WorkerPool`: episodes in this process (one worker) or in spawned processes, each with its own GL
   context and env (`roboact.sim.suites.cached_env`); a worker that dies ends the run with a SimError
-  saying that finished episodes are kept.
+  saying that finished episodes are kept. On SIGTERM/SIGINT, or when this process dies, the workers stop
+  too (roboact.utils.shutdown), so no orphan keeps writing into the output folder.
 - `ResultLog`: an append-only JSONL log of finished jobs, read back tolerantly (a crash can tear the last
   line), which is how `roboact demos` and the expert table resume.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 
 from roboact.sim.base import Observation, SimError
 from roboact.sim.suites import close_envs
+from roboact.utils import shutdown
 
 
 @dataclass
@@ -94,16 +96,14 @@ class WorkerPool:
         self.workers = workers
         self.pool = None
         if workers > 1:
-            import multiprocessing as mp
-
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+            self.pool = shutdown.process_pool(workers)
 
     def run(self, fn: Callable[[Any], dict], jobs: Iterable) -> Iterator[dict]:
         """Results as they finish (in job order in-process, in completion order in the pool)."""
         if self.pool is None:
             yield from (fn(j) for j in jobs)
             return
-        futures = [self.pool.submit(fn, j) for j in jobs]
+        futures = [shutdown.submit(self.pool, fn, j) for j in jobs]
         try:
             for fut in as_completed(futures):
                 yield fut.result()
@@ -114,17 +114,18 @@ class WorkerPool:
             for fut in futures:
                 fut.cancel()
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
+        """Wait for running jobs; after a stop (`error` a KeyboardInterrupt, or a signal), end them now."""
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            shutdown.close_pool(self.pool, error)
             self.pool = None
         close_envs()
 
     def __enter__(self) -> "WorkerPool":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(exc)
 
 
 class ResultLog:

@@ -75,6 +75,10 @@ class TrainConfig:
     model: RoboActConfig = field(default_factory=RoboActConfig)
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    # On SIGTERM/SIGINT (a scheduler's preemption) the run stops after its current step and first saves a
+    # checkpoint unless the last one (or the start of the run) is younger than this many seconds, so a
+    # preempted run loses at most this much work. 0: always save. Keep it well under the grace period.
+    checkpoint_on_stop_s: float = 60.0
     eval_every: int = 250              # validation loss + retrieval on val_splits; 0 disables
     log_every: int = 10
     amp: bool = True                   # bfloat16 autocast when a GPU is present (ignored on CPU)
@@ -84,6 +88,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
         check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        check(isinstance(self.checkpoint_on_stop_s, (int, float)) and self.checkpoint_on_stop_s >= 0,
+              "checkpoint_on_stop_s", f"must be a number of seconds >= 0, got {self.checkpoint_on_stop_s!r}")
         check(self.eval_every >= 0, "eval_every", "must be >= 0")
         check(self.log_every >= 1, "log_every", "must be >= 1")
         check(bool(self.out), "out", "an output folder is required")

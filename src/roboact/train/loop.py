@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import random
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from roboact.models.roboact_clip import RoboActCLIP
 from roboact.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from roboact.train.config import TrainConfig
 from roboact.data.clipset import ClipSet, TextTable, Vocab, build_clipset, load_rows, reversal_map
+from roboact.utils import shutdown
 from roboact.utils.config import from_dict
 from roboact.utils.io import atomic_write_json
 
@@ -95,6 +97,7 @@ class Trainer:
         self.gather = _gather if dist.world_size() > 1 else None
         self.amp = cfg.amp and self.device.type == "cuda"
         self.step_num = 0
+        self.checkpointed_at = time.monotonic()  # of the last checkpoint, or of the start: what a stop loses
 
     # --- one optimisation step ---------------------------------------------------------------------
     def step(self) -> dict[str, float]:
@@ -199,7 +202,19 @@ class Trainer:
             path = save_checkpoint(self.run_dir, self.step_num, self.model, self.opt, self.sched,
                                    self.cfg.to_dict(), keep=self.cfg.keep_checkpoints)
         dist.barrier()
+        self.checkpointed_at = time.monotonic()
         return path
+
+    def stop(self) -> None:
+        """Preempted (SIGTERM/SIGINT): save a checkpoint unless the last is younger than
+        `checkpoint_on_stop_s`, then raise the stop. Rank 0 decides, so every rank reaches the barrier."""
+        old = time.monotonic() - self.checkpointed_at >= self.cfg.checkpoint_on_stop_s
+        if dist.broadcast_object(old):
+            self.checkpoint()
+        last = latest_checkpoint(self.run_dir)
+        shutdown.note(f"step {self.step_num} of {self.cfg.optim.steps}; checkpoint {last or 'none yet'}",
+                      resume="rerun the same command with --resume to continue from that checkpoint")
+        shutdown.raise_stopped()
 
     def resume(self) -> None:
         last = latest_checkpoint(self.run_dir)
@@ -273,7 +288,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None)
         if dist.is_main():
             atomic_write_json(run_dir / "train_config.json", cfg.to_dict())
             truncate_metrics(run_dir / "metrics.jsonl", trainer.step_num)
-        losses = _run_steps(trainer, cfg, run_dir, stop_after)
+        with shutdown.deferred():  # a signal stops the loop between steps (Trainer.stop), never inside one
+            losses = _run_steps(trainer, cfg, run_dir, stop_after)
         final = run_dir / "final"
         if trainer.step_num >= cfg.optim.steps and dist.is_main():
             from roboact.models.encoder import save_heads
@@ -294,6 +310,8 @@ def _run_steps(trainer: Trainer, cfg: TrainConfig, run_dir: Path, stop_after: in
     losses: dict = {}
     try:
         while trainer.step_num < end:
+            if _stop_requested():
+                trainer.stop()
             losses = trainer.step()
             s = trainer.step_num
             bar.update(1)
@@ -312,6 +330,14 @@ def _run_steps(trainer: Trainer, cfg: TrainConfig, run_dir: Path, stop_after: in
         if logger:
             logger.close()
     return losses
+
+
+def _stop_requested() -> bool:
+    """Whether any rank got a stop signal: all ranks stop at the same step (a rank that went on alone
+    would wait forever in the next collective). One tiny all-reduce per step under torchrun."""
+    if dist.world_size() == 1:
+        return shutdown.requested()
+    return bool(dist.all_reduce_sum(torch.tensor([float(shutdown.requested())])).item() > 0)
 
 
 def truncate_metrics(path: Path, step: int) -> None:

@@ -159,3 +159,27 @@ def test_unusable_dataset_is_a_clear_error(mini_rh20t, tmp_path, capsys, damage,
 def test_missing_root_is_a_clear_error(tmp_path, capsys):
     assert main(["curate", "rh20t", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
     assert "RH20T root folder not found" in capsys.readouterr().err
+
+
+def test_sigterm_with_llm_requests_in_flight_stops_at_once_and_the_rerun_finishes(mini_rh20t, tmp_path):
+    """The scheduler's SIGTERM lands while the LLM threads wait on slow answers: curate exits within seconds
+    (it does not wait for the requests), writes no partial output, and the rerun equals a straight run."""
+    from tests.preempt import Command, temp_files
+
+    out, straight = tmp_path / "out", tmp_path / "straight"
+    with FakeChatServer(INSTRUCTIONS) as server:
+        ref = curate(llm_cfg(server, straight, mini_rh20t))
+        server.hold_s = 30.0                                   # every answer now takes 30 s
+        argv = ["curate", "rh20t", mini_rh20t, "--out", out, "--annotator", "llm", "--llm-base-url",
+                server.base_url, "--llm-model", "fake-r1", "--api-key", "sk-SECRET", "--llm-concurrency", "2",
+                "--no-progress"]
+        with Command(argv, tmp_path / "sigterm.log") as run:
+            run.wait_for(lambda: server.in_flight >= 2)
+            assert run.stop(exit_within=10) == 143
+        assert "roboact curate: stopped by SIGTERM" in run.text()
+        assert not (out / "manifest.jsonl").exists() and not temp_files(out)
+        server.hold_s = 0.0
+        assert main([str(a) for a in argv]) == 0
+    for name in ("manifest.jsonl", "rejections.jsonl", "pending.jsonl", "summary.md"):
+        assert (out / name).read_text() == (straight / name).read_text().replace(str(straight), str(out)), name
+    assert ref.summary.pending == 0

@@ -202,18 +202,21 @@ class LLMAnnotator:
     def _ask_all(self, todo: list[str], out: dict[str, Outcome]) -> None:
         from tqdm import tqdm
 
-        with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool, \
-                tqdm(total=len(todo), desc="annotate (llm)", unit="text", disable=not self.progress) as bar:
+        from roboact.utils import shutdown
+
+        pool = ThreadPoolExecutor(max_workers=self.cfg.concurrency)
+        with tqdm(total=len(todo), desc="annotate (llm)", unit="text", disable=not self.progress) as bar:
             futures = {pool.submit(self._ask, text): text for text in todo}
             try:
                 for fut in as_completed(futures):
                     out[futures[fut]] = fut.result()
                     bar.update()
-            except BaseException:  # Ctrl-C: do not wait for the queued requests, only the ones in flight
+                    shutdown.note(f"{bar.n} of {len(todo)} instructions annotated, answers kept in {self.cache.path}")
+            except BaseException:  # Ctrl-C, SIGTERM: wait neither for the queued requests nor those in flight
                 self._stop.set()
-                for fut in futures:
-                    fut.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        pool.shutdown()
 
     def _ask(self, text: str) -> Outcome:
         """Ask until a parsed answer, a permanent refusal, the budget's end or the last retry."""

@@ -85,7 +85,10 @@ def curate(cfg: CurateConfig) -> CurateResult:
     records, rej = probe(accepted, out, cfg, annotator.name)
     rejections += rej
     summary = summarize(records, rejections, pending, cfg.source, annotator.name, getattr(annotator, "stats", {}))
-    write_outputs(out, records, rejections, pending, summary)
+    from roboact.utils import shutdown
+
+    with shutdown.deferred():  # the outputs are one snapshot: a stop waits for the last file of the set
+        write_outputs(out, records, rejections, pending, summary)
     return CurateResult(records, rejections, pending, summary, out)
 
 
