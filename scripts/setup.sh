@@ -10,5 +10,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, so nothing below can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[sim,train,dev]"
+.venv/bin/python -m pip install -q -e ".[sim,train,lerobot,dev]"
 echo "roboact installed in .venv ($(.venv/bin/python -c 'import roboact; print(roboact.__version__)'))"

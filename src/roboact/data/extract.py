@@ -73,17 +73,23 @@ class ExtractResult:
 
 # --- decoding (runs in DataLoader workers) ----------------------------------------------------------
 
-def decode_clip(path: str, n: int, frame_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+def decode_clip(path: str, n: int, frame_range: tuple[int, int] | None = None,
+                time_range: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(frames uint8 [n, H, W, 3], sampled indices int64 [n], decoded length) for one video.
 
     Counts frames by demuxing, then decodes only up to the last wanted frame and keeps only the wanted
     ones, so memory stays at n frames whatever the video length. `frame_range` = [start, stop) limits
     sampling to a window of the video (curated human clips trimmed by their start/end times).
+    `time_range` = [from, to) seconds is a clip that is one stretch of a longer video (a LeRobot v3.0
+    episode): it is not counted, but sought to and decoded alone; its length is (to - from) * fps, the
+    indices are the file's frame numbers and the decoded length is the clip's.
     Raises VideoError / BackboneError.
     """
     from roboact.backbones.base import check_frames
     from roboact.data.video import VideoError, count_frames, read_frames, uniform_indices
 
+    if time_range is not None:
+        return _decode_time_range(path, n, time_range)
     total, _ = count_frames(path)
     if frame_range is not None and not (isinstance(frame_range, (list, tuple)) and len(frame_range) == 2
                                         and all(isinstance(x, int) for x in frame_range)
@@ -97,11 +103,28 @@ def decode_clip(path: str, n: int, frame_range: tuple[int, int] | None = None) -
     return frames, torch.from_numpy(idx), total
 
 
+def _decode_time_range(path: str, n: int, time_range) -> tuple[torch.Tensor, torch.Tensor, int]:
+    from roboact.backbones.base import check_frames
+    from roboact.data.video import VideoError, read_frames_at, stream_fps, uniform_indices
+
+    if not (isinstance(time_range, (list, tuple)) and len(time_range) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in time_range)
+            and 0 <= time_range[0] < time_range[1]):
+        raise VideoError(f"{path}: extra.time_range must be [from, to) seconds with 0 <= from < to, "
+                         f"got {time_range!r}")
+    fps = stream_fps(path)
+    first = int(round(time_range[0] * fps))
+    length = max(int(round((time_range[1] - time_range[0]) * fps)), 1)
+    idx = first + uniform_indices(length, n)
+    frames = check_frames(read_frames_at(path, idx / fps))
+    return frames, torch.from_numpy(idx), length
+
+
 class ClipFrames(Dataset):
     """Decoded, sampled frames of each clip; a clip that cannot be used comes back with its reason."""
 
     def __init__(self, clips: list[tuple], n: int):
-        self.clips, self.n = clips, n  # (clip_id, path[, frame_range])
+        self.clips, self.n = clips, n  # (clip_id, path[, frame_range[, time_range]])
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -110,7 +133,7 @@ class ClipFrames(Dataset):
         clip_id, path, *rest = self.clips[i]
         item = {"clip_id": clip_id, "path": path, "frames": None, "indices": None, "num_frames": 0, "error": None}
         try:
-            item["frames"], item["indices"], item["num_frames"] = decode_clip(path, self.n, rest[0] if rest else None)
+            item["frames"], item["indices"], item["num_frames"] = decode_clip(path, self.n, *rest)
         except Exception as e:  # VideoError, BackboneError, or anything a broken file triggers in PyAV
             item["error"] = str(e) if isinstance(e, ValueError) else f"{path}: {type(e).__name__}: {e}"
         return item
@@ -278,13 +301,16 @@ def _merge(folder: Path, manifest: str, records: list[ClipRecord]) -> bool:
 
 
 def _clip_paths(manifest: str, records: list[ClipRecord]) -> list[tuple]:
-    """(clip id, video path, frame range or None); curated clips may carry extra["frame_range"] = [start, stop)."""
-    return [(r.clip_id, str(resolve(manifest, r.path)), _frame_range(r)) for r in records]
+    """(clip id, video path, frame range or None, time range or None): curated clips may carry
+    extra["frame_range"] = [start, stop) frames (trimmed RH20T human clips) or extra["time_range"] =
+    [from, to) seconds (LeRobot v3.0 episodes, many to a file)."""
+    return [(r.clip_id, str(resolve(manifest, r.path)), _extra(r, "frame_range"), _extra(r, "time_range"))
+            for r in records]
 
 
-def _frame_range(r: ClipRecord):
+def _extra(r: ClipRecord, key: str):
     """Passed through unchecked: a malformed range is rejected per clip in decode_clip, not fatal to the run."""
-    return r.extra.get("frame_range") if isinstance(r.extra, dict) else None
+    return r.extra.get(key) if isinstance(r.extra, dict) else None
 
 
 def _run(cfg: ExtractConfig, backbone, writer: _ShardWriter, clips: list[tuple[str, str]]) -> None:

@@ -45,8 +45,10 @@ class DemosConfig:
     post_success_steps: int = 5                       # keep recording a few steps after success
     max_attempts_factor: float = 2.0                  # give up a task after factor * N + 10 attempts
     video: bool = True
+    format: str = "hdf5"                              # "lerobot": also <output_dir>/lerobot/<suite>/ (v3.0)
 
     def __post_init__(self) -> None:
+        check(self.format in ("hdf5", "lerobot"), "format", f"must be 'hdf5' or 'lerobot', got {self.format!r}")
         check(self.suite in SIM_SUITES, "suite", f"must be one of {', '.join(SIM_SUITES)}, got {self.suite!r}")
         check(self.num_demos >= 1, "num_demos", f"must be >= 1, got {self.num_demos}")
         check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
@@ -248,7 +250,8 @@ def generate_task(cfg: DemosConfig, suite, task: str, pool: WorkerPool, bar=None
 
 
 def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
-    """All tasks of the config; then the manifest of every demo under output_dir."""
+    """All tasks of the config; then the manifest of every demo under output_dir and, with format 'lerobot',
+    the suite's LeRobot dataset (every demo file of the suite under output_dir, not only this run's tasks)."""
     from tqdm import tqdm
 
     suite = get_suite(cfg.suite)
@@ -264,6 +267,10 @@ def generate_demos(cfg: DemosConfig) -> list[TaskSummary]:
                      cfg.num_demos, s.attempts, s.failed, s.errors, s.path)
     if cfg.video:
         write_demo_manifest(Path(cfg.output_dir))
+    if cfg.format == "lerobot":
+        from roboact.sim.demos_lerobot import export_lerobot
+
+        export_lerobot(cfg.output_dir, suite.name)
     return summaries
 
 

@@ -43,6 +43,10 @@ def register(subparsers) -> None:
                    help="cameras to record (default agentview; libero also robot0_eye_in_hand, ~2x slower)")
     p.add_argument("--post-success-steps", type=int, help="steps recorded after success (default 5)")
     p.add_argument("--no-video", action="store_true", default=None, help="skip mp4s (and so the manifest)")
+    p.add_argument("--format", choices=("hdf5", "lerobot"),
+                   help="hdf5 (default): LIBERO/robomimic files only; lerobot: also a LeRobot v3.0 dataset of "
+                        "the suite's demos in <out>/lerobot/<suite>/ (rerun on a finished folder to convert it "
+                        "without simulating again)")
     p.add_argument("-o", "--output-dir", help=f"default {OUTPUT_DIR}")
     p.add_argument("--evaluate-experts", action="store_true",
                    help="evaluate the experts over fixed initial states instead of generating demos")
@@ -83,7 +87,8 @@ def demos_config(args: argparse.Namespace):
     return load_config(DemosConfig, args.config, args.overrides, {
         "suite": args.suite, "tasks": args.tasks, "num_demos": args.num_demos, "output_dir": args.output_dir,
         "workers": args.workers, "seed": args.seed, "image_size": args.image_size, "cameras": args.cameras,
-        "post_success_steps": args.post_success_steps, "video": False if args.no_video else None})
+        "post_success_steps": args.post_success_steps, "video": False if args.no_video else None,
+        "format": args.format})
 
 
 def _evaluate(args) -> int:
@@ -113,6 +118,10 @@ def _generate(args) -> int:
     for s in summaries:
         print(f"{s.task}: {s.demos}/{cfg.num_demos} demos, {s.attempts} attempts "
               f"({s.failed} failed, {s.errors} errors) -> {s.path}")
+    if cfg.format == "lerobot":
+        from roboact.sim.demos_lerobot import lerobot_dir
+
+        print(f"LeRobot v3.0 dataset: {lerobot_dir(cfg.output_dir, cfg.suite)}")
     incomplete = [s.task for s in summaries if not s.complete]
     if incomplete:
         log.error("too few successful demos for: %s (see attempts.jsonl in each task's folder)",

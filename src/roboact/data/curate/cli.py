@@ -1,4 +1,5 @@
-"""`roboact curate`: Algorithm 1 of the paper on RH20T or on a CSV/JSONL list of videos + instructions."""
+"""`roboact curate`: Algorithm 1 of the paper on RH20T, a local LeRobot dataset, or a CSV/JSONL list of videos +
+instructions."""
 from __future__ import annotations
 
 import argparse
@@ -18,16 +19,21 @@ def register(subparsers) -> None:
     add_config_options(p, "roboact.data.curate.pipeline.CurateConfig")
     # Flags and positionals default to None ("not given") so they override --config/--set only when given;
     # the defaults named in the help are CurateConfig's.
-    p.add_argument("source", nargs="?", choices=["rh20t", "manifest"],
+    p.add_argument("source", nargs="?", choices=["rh20t", "manifest", "lerobot"],
                    help="dataset kind (required, here or in the config)")
     p.add_argument("input", nargs="?",
-                   help="RH20T root folder, or a CSV/JSONL list with columns path,instruction (required)")
+                   help="RH20T root folder, a CSV/JSONL list with columns path,instruction, or a local LeRobot "
+                        "dataset folder (v2.0/v2.1/v3.0, the one holding meta/info.json) (required)")
     p.add_argument("--out", help="output folder (required)")
     p.add_argument("--annotator", choices=["rules", "llm"],
                    help="rules: offline rule-based (default); llm: an OpenAI-compatible chat API")
     p.add_argument("--descriptions", help="RH20T task_description.json (default: in or above the root)")
     p.add_argument("--min-rating", type=int, help="RH20T: drop episodes rated below this (default 2)")
-    p.add_argument("--subject", help="subject for list rows without one (default Robot)")
+    p.add_argument("--subject", help="subject for list rows without one, and for LeRobot clips (default Robot)")
+    p.add_argument("--cameras", nargs="+", metavar="KEY",
+                   help="LeRobot: camera keys to use, e.g. observation.images.top or just top (default: all)")
+    p.add_argument("--episodes", nargs="+", metavar="N", type=episode_spec,
+                   help="LeRobot: episode indices to use, e.g. 0 3 10-19 (default: all)")
     p.add_argument("--max-instruction-chars", type=int, help="default 1000")
     p.add_argument("--workers", type=int, help="threads counting frames (default 2)")
     p.add_argument("--absolute-paths", action="store_true", default=None,
@@ -48,6 +54,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def episode_spec(text: str) -> list[int]:
+    """'7' -> [7]; '10-12' -> [10, 11, 12] (inclusive, as a person reads a range)."""
+    lo, sep, hi = text.partition("-")
+    try:
+        first, last = int(lo), int(hi) if sep else int(lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an episode index or a range A-B, got {text!r}") from None
+    if first < 0 or last < first:
+        raise argparse.ArgumentTypeError(f"expected 0 <= A <= B in A-B, got {text!r}")
+    return list(range(first, last + 1))
+
+
 def curate_config(args: argparse.Namespace):
     """CurateConfig from --config, --set and the flags that were given (flags win). The LLM endpoint, model
     and key fall back to the environment (ROBOACT_LLM_BASE_URL, ROBOACT_LLM_MODEL, ROBOACT_LLM_API_KEY or
@@ -62,6 +80,7 @@ def curate_config(args: argparse.Namespace):
     return load_config(CurateConfig, args.config, args.overrides, {
         "source": args.source, "input": args.input, "out_dir": args.out, "annotator": args.annotator,
         "descriptions": args.descriptions, "min_rating": args.min_rating, "default_subject": args.subject,
+        "cameras": args.cameras, "episodes": sorted({i for part in args.episodes for i in part}) if args.episodes else None,
         "max_instruction_chars": args.max_instruction_chars, "workers": args.workers,
         "absolute_paths": args.absolute_paths, "progress": False if args.no_progress else None,
         "llm.base_url": args.llm_base_url or None, "llm.model": args.llm_model or None,

@@ -25,6 +25,7 @@ REJECTION_CODES = (
     "llm_error",          # the LLM API refused the request (4xx other than auth / rate limit)
     "unreadable_video",   # missing, empty, truncated or zero-frame video
     "trim_empty",         # human episode whose start/end window covers no frame
+    "bad_time_range",     # LeRobot episode whose [from_timestamp, to_timestamp) is empty or outside its mp4
     "duplicate_id",       # a clip id seen before (the first one is kept)
 )
 
@@ -50,6 +51,7 @@ class SourceItem:
     split: str = "train"
     source: str = ""
     trim: TrimSpec | None = None
+    time_range: tuple[float, float] | None = None   # seconds of `video` the clip is (LeRobot v3.0 episodes)
     extra: dict = field(default_factory=dict)
 
 

@@ -34,13 +34,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CurateConfig:
-    source: Literal["rh20t", "manifest"]
-    input: str                                   # RH20T root folder, or a CSV/JSONL video list
+    source: Literal["rh20t", "manifest", "lerobot"]
+    input: str                                   # RH20T root, a CSV/JSONL video list, or a LeRobot dataset
     out_dir: str
     annotator: Literal["rules", "llm"] = "rules"
     llm: LLMConfig = field(default_factory=LLMConfig)
     descriptions: str = ""                       # RH20T task_description.json (default: searched)
     min_rating: int = 2                          # RH20T: episodes rated below are dropped
+    cameras: list[str] = field(default_factory=list)   # LeRobot: camera keys to use (empty: all)
+    episodes: list[int] = field(default_factory=list)  # LeRobot: episode indices to use (empty: all)
     default_subject: str = "Robot"               # video lists without a subject column
     max_instruction_chars: int = 1000
     workers: int = 2                             # threads counting frames
@@ -48,7 +50,8 @@ class CurateConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        check(self.source in ("rh20t", "manifest"), "source", f"must be 'rh20t' or 'manifest', got {self.source!r}")
+        check(self.source in ("rh20t", "manifest", "lerobot"), "source",
+              f"must be 'rh20t', 'manifest' or 'lerobot', got {self.source!r}")
         check(self.annotator in ("rules", "llm"), "annotator", f"must be 'rules' or 'llm', got {self.annotator!r}")
         check(bool(str(self.input).strip()), "input", "must name the dataset root or the video list")
         check(bool(str(self.out_dir).strip()), "out_dir", "must name an output folder")
@@ -56,6 +59,10 @@ class CurateConfig:
         check(self.max_instruction_chars >= 1, "max_instruction_chars",
               f"must be >= 1, got {self.max_instruction_chars}")
         check(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
+        check(all(e >= 0 for e in self.episodes), "episodes", f"must be episode indices >= 0, got {self.episodes}")
+        for name in ("cameras", "episodes"):
+            check(self.source == "lerobot" or not getattr(self, name), name,
+                  f"applies to a LeRobot dataset only (source 'lerobot'), not {self.source!r}")
 
 
 @dataclass
@@ -102,6 +109,9 @@ def scan(cfg: CurateConfig) -> tuple[list[SourceItem], list[Rejection]]:
     if cfg.source == "rh20t":
         from roboact.data.curate.rh20t import scan_rh20t
         return scan_rh20t(Path(cfg.input), Path(cfg.descriptions) if cfg.descriptions else None, cfg.min_rating)
+    if cfg.source == "lerobot":
+        from roboact.data.curate.lerobot import scan_lerobot
+        return scan_lerobot(Path(cfg.input), cfg.cameras, cfg.episodes, cfg.default_subject)
     from roboact.data.curate.generic import scan_manifest
     return scan_manifest(Path(cfg.input), cfg.default_subject)
 
@@ -208,6 +218,11 @@ def _record(pair: tuple[SourceItem, Action], cache: ProbeCache, out: Path, cfg: 
             return Rejection.of(it, "video", "unreadable_video", str(e))
         except ValueError as e:
             return Rejection.of(it, "video", "trim_empty", f"{it.video}: {e}")
+    if it.time_range is not None:
+        try:
+            num_frames = _apply_time_range(it, info, extra)
+        except ValueError as e:
+            return Rejection.of(it, "video", "bad_time_range", str(e))
     video = it.video.resolve()
     path = str(video) if cfg.absolute_paths else os.path.relpath(video, out.resolve())
     try:
@@ -232,6 +247,23 @@ def _apply_trim(it: SourceItem, total: int, extra: dict) -> int:
     extra["frame_range"] = [start, stop]
     extra["source_num_frames"] = total
     return stop - start
+
+
+def _apply_time_range(it: SourceItem, info, extra: dict) -> int:
+    """Frames of a clip that is the stretch [from, to) s of a longer video; ValueError naming the file and
+    the episode's fields when the stretch is empty or runs past the file's end (more than half a frame,
+    the rounding a float timestamp can carry)."""
+    start, stop = it.time_range
+    total_s = info.num_frames / info.fps if info.fps > 0 else 0.0
+    fields = f"[from_timestamp, to_timestamp) = [{start:.3f}, {stop:.3f}) s of {it.origin}"
+    if not 0 <= start < stop:
+        raise ValueError(f"{it.video}: empty or negative time range {fields}")
+    if info.fps <= 0 or stop > total_s + 0.5 / info.fps:
+        raise ValueError(f"{it.video}: time range {fields} lies outside the video "
+                         f"({info.num_frames} frames at {info.fps:g} fps = {total_s:.3f} s)")
+    extra["time_range"] = [start, stop]
+    extra["source_num_frames"] = info.num_frames
+    return max(int(round((stop - start) * info.fps)), 1)
 
 
 def write_outputs(out: Path, records: list[ClipRecord], rejections: list[Rejection], pending: list[Pending],
