@@ -123,6 +123,27 @@ def test_online_fetch_asks_with_a_timeout_and_caches(env, saved, monkeypatch):
     assert calls == []
 
 
+def test_a_foreign_repo_is_refused_before_its_weights_are_fetched(env, monkeypatch, tmp_path):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    other = tmp_path / "clip"
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "clip"}')
+    fetched = []
+
+    def hf_hub_download(repo_id, filename, cache_dir=None, etag_timeout=None, **kw):
+        fetched.append(filename)
+        return str(hf_cache_snapshot(cache_dir, repo_id, other) / filename)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, repo_id, timeout=None, **kw: None)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    with pytest.raises(CheckpointError, match="not a roboact-clip/1 config: not a roboact encoder"):
+        roboact.load("openai/clip-like")
+    assert fetched == ["config.json"]
+
+
 def test_unreachable_hub_is_an_error_naming_why(env, monkeypatch):
     import huggingface_hub
 

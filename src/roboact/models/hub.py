@@ -92,6 +92,9 @@ def download(repo_id: str, seconds: float) -> Path:
 
     from roboact.utils.quiet import quiet_loading
 
+    from roboact.models.encoder import FORMAT
+    from roboact.utils.io import read_json
+
     HfApi().model_info(repo_id, timeout=seconds)
     paths = []
     with quiet_loading():                       # a library call: no download bars
@@ -102,6 +105,10 @@ def download(repo_id: str, seconds: float) -> Path:
                 if name in REQUIRED_FILES:
                     raise FileNotFoundError(f"the repo has no {name}; is it a roboact encoder "
                                             "(a folder written by `roboact export`)?") from None
+            if name == "config.json":           # another model's weights can be gigabytes: check before fetching
+                meta = read_json(paths[-1])
+                if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                    raise ValueError(f"its config.json is not a {FORMAT} config: not a roboact encoder")
     return Path(paths[0]).parent
 
 
