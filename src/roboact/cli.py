@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "train": "roboact.train.cli",
     "eval": "roboact.eval.cli",
     "pretrain": "roboact.commands.pretrain",
+    "export": "roboact.commands.export",
     "demo": "roboact.commands.demo",
     "policy": "roboact.policy.cli",
 }

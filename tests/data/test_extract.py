@@ -111,6 +111,20 @@ def test_unreadable_videos_become_rejection_rows_with_reasons(straight):
         assert reason in rejections[cid]["reason"] and rejections[cid]["path"].endswith(f"{cid}.mp4")
 
 
+@pytest.mark.timeout(90)
+def test_workers_do_not_hang_after_the_parent_decoded(tmp_path, backbone):
+    """PyAV >= 19 caches a per-thread swscale context with slice threads; a forked worker inherits it without the
+    threads and hangs the first time it rescales a frame of another size. Workers are spawned, so this finishes."""
+    from roboact.data.video import read_frames
+
+    write_mp4(tmp_path / "videos" / "square.mp4", moving_bar(6, 64, 64))
+    write_mp4(tmp_path / "videos" / "wide.mp4", moving_bar(6, 48, 80))
+    read_frames(tmp_path / "videos" / "square.mp4")               # the parent rescales 64x64 frames first
+    write_manifest(tmp_path / "m.jsonl", [ClipRecord(clip_id="wide", path="videos/wide.mp4", subject="Robot",
+                                                     action="open", object="drawer")])
+    assert extract(config(tmp_path / "m.jsonl", tmp_path / "out"), backbone=backbone).complete
+
+
 def test_interrupted_run_resumes_without_redoing_finished_shards(manifest, backbone, straight, tmp_path,
                                                                  monkeypatch):
     out = tmp_path / "resumed"

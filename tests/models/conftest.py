@@ -31,3 +31,24 @@ def cfg():
 def model(cfg):
     torch.manual_seed(0)
     return RoboActCLIP(cfg)
+
+
+def hf_cache_snapshot(cache, repo_id: str, folder, revision: str = "0123456789abcdef0123456789abcdef01234567"):
+    """Lay `folder`'s files out as huggingface_hub's cache does: blobs/ by content, snapshots/<rev>/ linking
+    to them, refs/main naming the revision. Returns the snapshot folder."""
+    import hashlib
+    from pathlib import Path
+
+    repo = Path(cache) / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / revision
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    snap.mkdir(parents=True, exist_ok=True)
+    for f in sorted(Path(folder).iterdir()):
+        data = f.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        if not (snap / f.name).is_symlink():
+            (snap / f.name).symlink_to(Path("..", "..", "blobs", blob.name))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snap

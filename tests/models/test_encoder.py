@@ -219,3 +219,21 @@ def test_checkpoint_saved_before_the_extra_terms_still_loads(encoder, tmp_path):
     assert (loaded.cfg.lambda_tcn, loaded.cfg.lambda_frame) == (0.0, 0.0)
     assert not hasattr(loaded.heads, "frame_decoder")
     assert torch.equal(loaded.encode_video(frames)["fused"], encoder.encode_video(frames)["fused"])
+
+
+def test_load_and_first_encode_print_nothing(tmp_path, monkeypatch, capfd):
+    """A library call prints nothing: building the default backbone (sentence-transformers' "Loading weights"
+    bar, transformers' warnings, the OpenVINO compile) used to write to stderr on the first encode."""
+    import roboact.backbones as backbones
+    from transformers.utils import logging as tlog
+
+    monkeypatch.setattr(backbones, "_CACHE", {})          # build it here, not reuse another test's
+    tlog.warning_once.cache_clear()                       # and let once-only warnings speak again
+    cfg = small_config(backbone="lite0-minilm", image_dim=1280, text_dim=384, n_frames=4)
+    RoboActEncoder(RoboActCLIP(cfg)).save_pretrained(tmp_path / "c")
+    capfd.readouterr()
+    enc = roboact.load(tmp_path / "c")
+    enc.encode_text(["Robot opens drawer, Action is open, Object is drawer."])
+    enc.encode_video(np.zeros((4, 32, 32, 3), np.uint8))
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")

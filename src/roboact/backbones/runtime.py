@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from roboact.backbones.base import BackboneError
+from roboact.utils.quiet import quiet_loading
 
 RUNTIMES = ("default", "eager", "openvino", "openvino-bf16")
 LOSSY = frozenset({"openvino-bf16"})
@@ -140,7 +141,8 @@ def compile_tower(tower: nn.Module, runtime: str, image_size: int) -> Callable[[
 
     example = torch.zeros(1, 3, image_size, image_size)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        # quiet_loading: tracing walks every submodule, text tower included, whose properties log warnings
+        with warnings.catch_warnings(), torch.no_grad(), quiet_loading():
             warnings.simplefilter("ignore")   # the tracer warns about Python-side shape arithmetic it freezes
             model = ov.convert_model(tower, example_input=example, input=[(-1, 3, image_size, image_size)])
         compiled = ov.Core().compile_model(model, "CPU", {

@@ -320,10 +320,13 @@ def _run(cfg: ExtractConfig, backbone, writer: _ShardWriter, clips: list[tuple[s
     if not clips:
         return
     on_gpu = next(backbone.parameters()).device.type == "cuda"
+    # spawn, not fork: PyAV >= 19 keeps a per-thread swscale context whose slice threads a forked worker
+    # inherits without the threads, and freeing it there waits on them forever (seen as a hung extract).
     loader = DataLoader(ClipFrames(clips, cfg.n_frames), batch_size=cfg.batch_size, shuffle=False,
                         num_workers=cfg.num_workers, collate_fn=_collate, pin_memory=on_gpu,
                         worker_init_fn=_worker_init if cfg.num_workers else None,
-                        prefetch_factor=4 if cfg.num_workers else None)
+                        prefetch_factor=4 if cfg.num_workers else None,
+                        multiprocessing_context="spawn" if cfg.num_workers else None)
     bar = tqdm(total=len(clips), unit="clip", desc=f"extract (rank {writer.rank})",
                disable=not (cfg.progress and dist.is_main()))
     with bar:

@@ -2,13 +2,16 @@
 and `roboact policy`, and the one parser of their `--model NAME=DIR[,DIR...]`.
 
 A checkpoint is a folder with config.json + model.safetensors (written by `save_pretrained`). Users name one
-by that folder, by the run folder `roboact train` wrote (its `final/` is used), or by a name under the model
-store ($ROBOACT_HOME/models, default ~/.cache/roboact/models).
+by that folder, by the run folder `roboact train` wrote (its `final/` is used), by a name under the model
+store ($ROBOACT_HOME/models, default ~/.cache/roboact/models), or by a Hugging Face Hub repo id `org/name`
+that is neither (roboact.models.hub: its local cache first, the Hub only when online).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from roboact.models import hub
 
 CONFIG_NAME = "config.json"
 
@@ -36,7 +39,11 @@ def find_checkpoint(path_or_name: str | os.PathLike) -> tuple[Path | None, str]:
     p = Path(path_or_name)
     if not p.exists():
         store = model_store() / str(path_or_name)
-        return None, f"{p} does not exist" + (f" (nor {store})" if str(store) != str(p) else "")
+        why = f"{p} does not exist" + (f" (nor {store})" if str(store) != str(p) else "")
+        if not hub.is_repo_id(path_or_name):
+            return None, why
+        found = hub.find_on_hub(str(path_or_name))
+        return (found.folder, "") if found.folder else (None, "; ".join([why, *found.tried]))
     steps = sorted((p / "checkpoints").glob("step_*")) if (p / "checkpoints").is_dir() else []
     if steps:
         return None, f"training unfinished: {p} has {steps[-1].name} but no final/"
@@ -47,9 +54,12 @@ def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
     """The checkpoint folder a user named, or CheckpointError saying what was tried and why it failed."""
     found, why = find_checkpoint(path_or_name)
     if found is None:
+        places = [str(c) for c in candidates(path_or_name)]
+        if hub.is_repo_id(path_or_name):
+            places.append(str(hub.repo_cache_folder(str(path_or_name))))     # and the Hub, as `why` says
         raise CheckpointError(f"no roboact checkpoint named {str(path_or_name)!r} ({why}); looked in "
-                              + ", ".join(str(c) for c in candidates(path_or_name))
-                              + " (make one with `roboact train` or `roboact demo`)")
+                              + ", ".join(places) + " (make one with `roboact train` or `roboact demo`, install "
+                              "one with `roboact pretrain --recipe NAME`, or name a Hub repo id org/name)")
     return found
 
 

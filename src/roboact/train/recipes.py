@@ -267,7 +267,9 @@ def install_model(recipe: Recipe, ckpt: Path, corpus: dict, run_dir: Path) -> Pa
     shutil.copytree(ckpt, tmp)
     atomic_write_json(tmp / "recipe.json", dataclasses.asdict(recipe))
     atomic_write_json(tmp / "corpus.json", corpus)
-    atomic_write_text(tmp / "README.md", model_card(recipe, corpus, run_dir))
+    atomic_write_text(tmp / "README.md", model_card(recipe.name, recipe=dataclasses.asdict(recipe), corpus=corpus,
+                                                    train=read_json(ckpt / "config.json").get("train"),
+                                                    scores=validation_scores(ckpt), run_dir=run_dir))
     dest.parent.mkdir(parents=True, exist_ok=True)
     old = dest.with_name(f".{recipe.name}.old-{os.getpid()}")
     if dest.exists():
@@ -279,17 +281,66 @@ def install_model(recipe: Recipe, ckpt: Path, corpus: dict, run_dir: Path) -> Pa
     return dest
 
 
-def model_card(recipe: Recipe, corpus: dict, run_dir: Path) -> str:
-    excluded = corpus.get("excluded") or {}
-    lines = [f"# {recipe.name}", "", recipe.description or "A RoboAct-CLIP encoder.", "",
-             f"Rebuild: `roboact pretrain --recipe {recipe.name}` (run folder here: `{run_dir}`). Load: "
-             f"`roboact.load({recipe.name!r})`.", "", "## Training data", "",
-             f"{corpus['clips']} clips ({corpus['train_clips']} in the training split), "
-             f"{len(corpus['tasks'])} tasks; subjects {corpus['subjects']}; embodiments {corpus['embodiments']}.",
-             "", "Tasks (clips): " + ", ".join(f"{t} ({n})" for t, n in corpus["tasks"].items()), ""]
-    if excluded:
-        lines += ["Kept out of pretraining:", ""] + [f"- {t}: {why}" for t, why in sorted(excluded.items())] + [""]
-    lines += ["## Configuration", "", "```json", json.dumps(dataclasses.asdict(recipe), indent=2), "```", "",
-              "## Scores", "", "See docs/model.md and docs/RESULTS.md of the roboact repository for the policy "
-              "and retrieval results measured with this recipe.", ""]
+def model_card(name: str, *, description: str = "", recipe: dict | None = None, corpus: dict | None = None,
+               train: dict | None = None, scores: list[dict] | None = None, run_dir: Path | None = None,
+               load_as: str | None = None) -> str:
+    """The README.md a model folder carries (the model store's and a Hub folder's): what the encoder was trained
+    on, with which settings, and the scores measured on it. Only what the checkpoint's own records say: a section
+    with no record says so rather than guess. `scores`: [{"source": where measured, "metrics": {name: value}}]."""
+    lines = ["---", "library_name: roboact", "tags: [roboact, robotics, video-text-retrieval, robot-learning]", "---",
+             "", f"# {name}", "", description or (recipe or {}).get("description") or "A RoboAct-CLIP encoder.", ""]
+    how = [f"Load: `roboact.load({(load_as or name)!r})`" + (" once it is on the Hub (or in the local Hugging Face "
+                                                           "cache), or `roboact.load(FOLDER)` from a copy."
+                                                           if load_as else ".")]
+    if recipe:
+        how.insert(0, f"Rebuild: `roboact pretrain --recipe {recipe['name']}`"
+                      + (f" (run folder here: `{run_dir}`)." if run_dir else "."))
+    lines += [" ".join(how), "", "## Training data", ""] + _card_data(corpus, train) + ["## Configuration", ""]
+    for title, cfg in (("Recipe", recipe), ("Training", train)):
+        if cfg:
+            lines += [f"{title}:", "", "```json", json.dumps(cfg, indent=2), "```", ""]
+    if not (recipe or train):
+        lines += ["No training configuration was kept with this checkpoint.", ""]
+    lines += ["## Scores", ""]
+    for block in scores or []:
+        lines += [f"Measured: {block['source']}.", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in block["metrics"].items()] + [""]
+    if not scores:
+        lines += ["No scores were recorded with this checkpoint; see docs/model.md and docs/RESULTS.md of the "
+                  "roboact repository for the policy and retrieval results measured with its recipes.", ""]
     return "\n".join(lines)
+
+
+def _card_data(corpus: dict | None, train: dict | None) -> list[str]:
+    if corpus:
+        out = [f"{corpus['clips']} clips ({corpus['train_clips']} in the training split), "
+               f"{len(corpus['tasks'])} tasks; subjects {corpus['subjects']}; embodiments {corpus['embodiments']}.",
+               "", "Tasks (clips): " + ", ".join(f"{t} ({n})" for t, n in corpus["tasks"].items()), ""]
+        excluded = corpus.get("excluded") or {}
+        if excluded:
+            out += ["Kept out of pretraining:", ""] + [f"- {t}: {why}" for t, why in sorted(excluded.items())] + [""]
+        return out
+    data = (train or {}).get("data") or {}
+    if data:
+        return [f"Manifest `{data.get('manifest')}` (splits {data.get('train_splits')}), frozen backbone "
+                f"`{data.get('backbone')}`; the corpus itself was not recorded with this checkpoint.", ""]
+    return ["Not recorded with this checkpoint.", ""]
+
+
+def validation_scores(ckpt: Path) -> list[dict]:
+    """The validation metrics `roboact train` logged at the checkpoint's step (its run folder's metrics.jsonl),
+    as a model-card score block; [] when the checkpoint is not in a run folder or no validation ran."""
+    from roboact.eval.plots import read_metrics
+
+    ckpt = Path(ckpt)
+    run = ckpt.parent if ckpt.name == "final" else None
+    if run is None or not (run / "metrics.jsonl").is_file():
+        return []
+    step = (read_json(ckpt / "config.json") or {}).get("step")
+    rows = [r for r in read_metrics(str(run)) if any(k.startswith("val/") for k in r)
+            and (step is None or r["step"] <= step)]
+    if not rows:
+        return []
+    last = rows[-1]
+    return [{"source": f"validation split at training step {last['step']} ({run / 'metrics.jsonl'})",
+             "metrics": {k: float(v) for k, v in last.items() if k.startswith("val/")}}]
