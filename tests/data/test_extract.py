@@ -261,7 +261,8 @@ def slow(backbone, items):
     return _encode(backbone, items)
 ex.encode_batch = slow
 from roboact.cli import main
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # decoding workers are spawned: they import this file, and must not rerun it
+    sys.exit(main(sys.argv[1:]))
 """
 
 
