@@ -135,6 +135,21 @@ def _open(path: str | os.PathLike):
         raise VideoError(f"{p}: cannot open video ({type(e).__name__}: {e})") from None
 
 
+def _video_stream(container, path):
+    """The container's first video stream, or VideoError naming the file."""
+    if not container.streams.video:
+        raise VideoError(f"{path}: no video stream")
+    return container.streams.video[0]
+
+
+def _fps(stream, path=None) -> float:
+    """The stream's frame rate from its header; with `path`, a VideoError naming it when there is none."""
+    fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+    if path is not None and fps <= 0:
+        raise VideoError(f"{path}: the video stream has no frame rate")
+    return fps
+
+
 def read_frames(path: str | os.PathLike, indices: np.ndarray | None = None) -> np.ndarray:
     """Decode a video to uint8 [T, H, W, 3]; with `indices`, only those frames (in that order, repeats ok).
 
@@ -148,9 +163,7 @@ def read_frames(path: str | os.PathLike, indices: np.ndarray | None = None) -> n
     keep: dict[int, np.ndarray] = {}
     container = _open(path)
     try:
-        if not container.streams.video:
-            raise VideoError(f"{path}: no video stream")
-        stream = container.streams.video[0]
+        stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         i = -1
         try:
@@ -196,14 +209,9 @@ def read_frames_at(path: str | os.PathLike, times: np.ndarray) -> np.ndarray:
     container = _open(path)
     last_time = None
     try:
-        if not container.streams.video:
-            raise VideoError(f"{path}: no video stream")
-        stream = container.streams.video[0]
+        stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.guessed_rate or 0.0)
-        if rate <= 0:
-            raise VideoError(f"{path}: the video stream has no frame rate")
-        tol = 0.5 / rate
+        tol = 0.5 / _fps(stream, path)
         try:
             container.seek(max(int((wanted[0] - tol) / stream.time_base), 0), stream=stream, backward=True,
                            any_frame=False)
@@ -238,10 +246,8 @@ def count_frames(path: str | os.PathLike) -> tuple[int, float]:
     """(number of decodable frames, fps). Counts by demuxing packets: cheap, and robust to bad headers."""
     container = _open(path)
     try:
-        if not container.streams.video:
-            raise VideoError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        stream = _video_stream(container, path)
+        fps = _fps(stream)
         n = 0
         try:
             for packet in container.demux(stream):
@@ -260,15 +266,9 @@ def stream_fps(path: str | os.PathLike) -> float:
     """The frame rate in the video's header (no demuxing): what a clip's timestamps are counted in."""
     container = _open(path)
     try:
-        if not container.streams.video:
-            raise VideoError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        return _fps(_video_stream(container, path), path)
     finally:
         container.close()
-    if fps <= 0:
-        raise VideoError(f"{path}: the video stream has no frame rate")
-    return fps
 
 
 def sample_clip(path: str | os.PathLike, n: int = 16) -> np.ndarray:
