@@ -164,3 +164,47 @@ def test_compositional_manifest_holds_out_whole_pairs(tmp_path):
     check_compositional(comp, held)
     assert {(r.action, r.object) for r in comp if r.split == "test"} == set(held)
     check_no_episode_leakage(read_manifest(tmp_path / "manifest.jsonl"))
+
+
+def test_video_steps_keep_at_least_n_frames_at_one_stride_ending_on_the_last():
+    from roboact.sim.corpus import video_steps
+
+    assert video_steps(10, 0) == list(range(10))
+    assert video_steps(10, 16) == list(range(10))           # short episode: every frame
+    for t, n in [(64, 32), (83, 32), (204, 32), (41, 8), (17, 2)]:
+        steps = video_steps(t, n)
+        strides = {b - a for a, b in zip(steps, steps[1:])}
+        assert len(steps) >= n and steps[-1] == t - 1 and steps[0] >= 0 and len(strides) == 1, (t, n, steps)
+        assert steps[0] < next(iter(strides))                # no room left for another frame at the start
+
+
+def test_video_frames_renders_only_kept_frames_with_the_same_pixels_and_records(corpus, tmp_path):
+    """The two-pass episode (physics only, then render the kept steps) must give exactly the full render's
+    pixels at those steps, the same record, and metas that say how video frames map to record frames."""
+    import dataclasses
+
+    from roboact.sim.corpus import EpisodeJob, episode_seed, rollout
+
+    task = TASKS.split(",")[0]
+    job = EpisodeJob(task, 0, episode_seed(0, task, 0), ("corner",), 48, 200, AFTER, 20, str(tmp_path), ("light",))
+    full, sub = rollout(job), rollout(dataclasses.replace(job, video_frames=8))
+    steps = sub["video_steps"]
+    assert 8 <= len(steps) < len(full["states"]) and steps[-1] == len(full["states"]) - 1
+    assert np.array_equal(full["frames"]["corner"][steps], sub["frames"]["corner"])
+    for key in ("states", "actions", "success"):
+        assert np.array_equal(full[key], sub[key])
+
+    out = tmp_path / "sub"
+    assert simulate(tiny_args(out, "--video-frames", "8")) == 0
+    rows = read_manifest(out / "manifest.jsonl")
+    assert len(rows) == 4
+    for r in rows:
+        meta = read_json(out / r.episode.replace(".npz", ".json"))
+        assert meta["settings"]["video_frames"] == 8 and meta["num_frames"] == r.num_frames >= 8
+        assert meta["video_first"] + (r.num_frames - 1) * meta["video_stride"] == meta["record_frames"] - 1
+        assert r.fps == pytest.approx(80.0 / meta["video_stride"])
+        assert len(read_frames(resolve(out / "manifest.jsonl", r.path))) == r.num_frames
+    # the full-rate corpus's episodes are not reused for other settings, and its own stay valid
+    assert read_json(corpus / "episodes" / task / "e0000.json")["settings"].get("video_frames") is None
+    with pytest.raises(ConfigError, match="video_frames"):
+        CorpusConfig(out_dir=str(tmp_path), video_frames=1)

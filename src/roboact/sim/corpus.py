@@ -68,6 +68,10 @@ class CorpusConfig:
     heldout_pairs: int = 3             # (action, object) pairs held out in manifest_compositional.jsonl
     progress: bool = True
     randomize: list[str] = field(default_factory=list)  # per-episode scene variation: camera, light, table
+    # 0: the video holds every control step. N >= 2: it holds about N frames (>= N) at one uniform stride,
+    # ending on the last frame, and only those are rendered (rendering is ~97% of an episode's cost; the
+    # record keeps every step). Extraction samples 16 frames per clip, so 32 loses nothing it reads.
+    video_frames: int = 0
 
     def __post_init__(self) -> None:
         from roboact.sim.metaworld import ATOMIC_TASKS, CAMERAS
@@ -94,6 +98,8 @@ class CorpusConfig:
         check(0 <= self.val_fraction and 0 <= self.test_fraction and self.val_fraction + self.test_fraction < 1,
               "val_fraction", "val_fraction and test_fraction must be >= 0 and sum to less than 1")
         check(self.heldout_pairs >= 0, "heldout_pairs", "must be >= 0")
+        check(self.video_frames == 0 or self.video_frames >= 2, "video_frames",
+              f"must be 0 (every step) or >= 2, got {self.video_frames}")
         from roboact.sim.appearance import KINDS
 
         check(isinstance(self.randomize, (list, tuple)), "randomize",
@@ -124,6 +130,7 @@ class EpisodeJob:
     crf: int
     out_dir: str
     randomize: tuple[str, ...] = ()
+    video_frames: int = 0
 
     @property
     def name(self) -> str:
@@ -135,10 +142,15 @@ class EpisodeJob:
     def settings(self) -> dict:
         """What the episode's content depends on; a meta with other settings is stale and redone.
 
-        `randomize` is listed only when set, so metas of plain corpora from before it existed stay valid."""
+        `randomize` and `video_frames` are listed only when set, so metas of corpora from before they existed
+        stay valid."""
         out = {"episode_seed": self.episode_seed, "image_size": self.image_size, "max_steps": self.max_steps,
                "frames_after_success": self.frames_after_success, "crf": self.crf}
-        return {**out, "randomize": list(self.randomize)} if self.randomize else out
+        if self.randomize:
+            out["randomize"] = list(self.randomize)
+        if self.video_frames:
+            out["video_frames"] = self.video_frames
+        return out
 
 
 def episode_seed(seed: int, task: str, index: int) -> int:
@@ -149,7 +161,8 @@ def episode_seed(seed: int, task: str, index: int) -> int:
 
 def plan_jobs(cfg: CorpusConfig) -> list[EpisodeJob]:
     return [EpisodeJob(task, i, episode_seed(cfg.seed, task, i), tuple(cfg.cameras), cfg.image_size,
-                       cfg.max_steps, cfg.frames_after_success, cfg.crf, str(cfg.out_dir), tuple(cfg.randomize))
+                       cfg.max_steps, cfg.frames_after_success, cfg.crf, str(cfg.out_dir), tuple(cfg.randomize),
+                       cfg.video_frames)
             for task in cfg.tasks for i in range(cfg.episodes_per_task)]
 
 
@@ -185,11 +198,21 @@ def _with_previous_cameras(job: EpisodeJob) -> EpisodeJob:
 
 # --- one episode (runs in a worker) -------------------------------------------------------------------
 
+def video_steps(num_frames: int, video_frames: int) -> list[int]:
+    """The record frames a video keeps: all (video_frames 0, or a short episode), else one uniform stride
+    chosen so at least `video_frames` remain, counted back from the last frame (the end state always shows)."""
+    if not video_frames or num_frames <= video_frames:
+        return list(range(num_frames))
+    stride = max(1, (num_frames - 1) // (video_frames - 1))
+    return list(range(num_frames - 1, -1, -stride))[::-1]
+
+
 def rollout(job: EpisodeJob) -> dict:
     """Run the expert from the job's scene until success + `frames_after_success`, or `max_steps`
     (roboact.sim.episodes.run_expert, the loop the demos use too).
 
-    Returns per-frame arrays (frame 0 is the reset observation; actions/rewards have one entry fewer).
+    Returns per-frame arrays (frame 0 is the reset observation; actions/rewards have one entry fewer) and
+    the video frames of `video_steps` (all of them unless `job.video_frames`).
     """
     from roboact.sim.appearance import sample_appearance
 
@@ -198,10 +221,26 @@ def rollout(job: EpisodeJob) -> dict:
     env = cached_env(suite, job.task, job.image_size, job.cameras,
                      max_steps=job.max_steps + job.frames_after_success)
     look = sample_appearance(job.episode_seed, job.randomize, job.cameras, env.model.nlight)
-    run = run_expert(env, suite.make_expert(job.task), {"seed": job.episode_seed, "appearance": look},
-                     after_success=job.frames_after_success, reach_within=job.max_steps)
+
+    def episode():
+        return run_expert(env, suite.make_expert(job.task), {"seed": job.episode_seed, "appearance": look},
+                          after_success=job.frames_after_success, reach_within=job.max_steps)
+
+    if job.video_frames:
+        with env.rendering_only(()):  # first pass: physics only, to learn the episode's length
+            blind = episode()
+        keep = video_steps(len(blind.observations), job.video_frames)
+        with env.rendering_only(keep):
+            run = episode()
+        if (len(run.observations), run.success_at) != (len(blind.observations), blind.success_at):
+            raise RuntimeError(f"episode not reproducible: {len(blind.observations)} then {len(run.observations)} "
+                               "frames from the same scene seed")
+    else:
+        run = episode()
+        keep = list(range(len(run.observations)))
     obs = run.observations
-    return {"frames": {c: np.stack([o.rgb[c] for o in obs]) for c in job.cameras},  # camera -> uint8 [T, H, W, 3]
+    return {"frames": {c: np.stack([obs[i].rgb[c] for i in keep]) for c in job.cameras},  # camera -> uint8 [F, H, W, 3]
+            "video_steps": keep,
             "states": np.stack([o.state for o in obs]),                               # [T, 39]
             "proprio": np.stack([o.proprio for o in obs]),                            # [T, 4]
             "success": np.asarray([o.success for o in obs], dtype=bool),              # [T]
@@ -223,16 +262,21 @@ def save_episode(job: EpisodeJob, ep: dict, seconds: float) -> dict:
 
     root, rel = Path(job.out_dir), _rel(job)
     ok = ep["success_frame"] >= 0
+    steps = ep.get("video_steps") or list(range(len(ep["states"])))
+    stride = steps[1] - steps[0] if len(steps) > 1 else 1
+    fps = CONTROL_HZ / stride
     if ok:
         for cam, path in rel["videos"].items():
-            write_mp4(root / path, ep["frames"][cam], fps=CONTROL_HZ, crf=job.crf)
+            write_mp4(root / path, ep["frames"][cam], fps=fps, crf=job.crf)
         arrays = {k: ep[k] for k in ("states", "proprio", "success", "actions", "rewards")}
         with atomic_path(root / rel["record"]) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays, success_frame=np.int64(ep["success_frame"]),
                                 episode_seed=np.int64(job.episode_seed))
     meta = {"task": job.task, "index": job.index, "status": "success" if ok else "failed",
-            "num_frames": int(len(ep["states"])), "success_frame": int(ep["success_frame"]),
-            "fps": CONTROL_HZ, "cameras": list(job.cameras), "seconds": round(seconds, 3),
+            # num_frames and fps are the video's (what its clips hold); video frame i is record frame
+            # video_first + i * video_stride
+            "num_frames": len(steps), "success_frame": int(ep["success_frame"]), "fps": fps,
+            "record_frames": int(len(ep["states"])), "video_first": steps[0], "video_stride": stride, "cameras": list(job.cameras), "seconds": round(seconds, 3),
             "settings": job.settings(), **(rel if ok else {"record": "", "videos": {}})}
     if ep.get("appearance"):
         meta["appearance"] = ep["appearance"]

@@ -223,6 +223,7 @@ class MetaWorldEnv:
         self._renderer = FastRenderer(self._env.model, image_size, image_size) if self.cameras else None
         self._steps = 0
         self._obs: np.ndarray | None = None
+        self._render_steps: frozenset[int] | None = None  # None: every observation renders its cameras
         self._scene = None          # SceneAppearance, made on the first randomised reset
         self.appearance: dict = {}  # what the last reset applied (roboact.sim.appearance)
 
@@ -273,9 +274,23 @@ class MetaWorldEnv:
         except ValueError as e:
             raise SimError(f"{self.task}: {e}") from None
 
+    @contextlib.contextmanager
+    def rendering_only(self, steps):
+        """Observations render their cameras only after these step counts (0: the reset); others get rgb={}.
+
+        Rendering is ~97% of a recorded episode's cost, so a corpus that keeps a subsampled video runs the
+        (deterministic) episode once without images to learn its length, then again rendering only the kept
+        frames: the same pixels as a full render, at a fraction of the cost (roboact.sim.corpus)."""
+        old, self._render_steps = self._render_steps, frozenset(int(s) for s in steps)
+        try:
+            yield self
+        finally:
+            self._render_steps = old
+
     def _observation(self, success: bool, info: dict) -> Observation:
         obs = self._obs
-        rgb = {cam: self.render(cam) for cam in self.cameras}
+        keep = self._render_steps is None or self._steps in self._render_steps
+        rgb = {cam: self.render(cam) for cam in self.cameras} if keep else {}
         return Observation(rgb=rgb, proprio=obs[:PROPRIO_DIM].astype(np.float32),
                            state=obs.astype(np.float32), success=success, info=info)
 

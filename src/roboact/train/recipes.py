@@ -41,6 +41,7 @@ class MetaWorldSource:
     episodes_per_task: int = 20
     cameras: list[str] = field(default_factory=lambda: ["corner", "corner3"])
     randomize: list[str] = field(default_factory=list)  # camera, light, table
+    video_frames: int = 0                               # roboact.sim.corpus.CorpusConfig.video_frames
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -169,7 +170,8 @@ def simulate_metaworld(src: MetaWorldSource, folder: Path, workers: int, progres
           f"x {src.cameras}{' randomised ' + ','.join(src.randomize) if src.randomize else ''}")
     summary = build_corpus(CorpusConfig(out_dir=str(folder), tasks=list(src.tasks),
                                         episodes_per_task=src.episodes_per_task, cameras=list(src.cameras),
-                                        randomize=list(src.randomize), workers=workers, seed=src.seed,
+                                        randomize=list(src.randomize), video_frames=src.video_frames,
+                                        workers=workers, seed=src.seed,
                                         progress=progress))
     if summary.get("episodes_error"):
         raise RecipeError(f"{folder}: {summary['episodes_error']} episodes raised; rerun the same command to "
