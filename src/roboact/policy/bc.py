@@ -12,6 +12,11 @@ training loop (train.py) owns the optimizer. Saved as safetensors + JSON, nothin
 Token inputs (an encoder's `tokens` output, [B, n, w]) are first pooled into one vector by a learned
 attention head (`AttentionPool`, Voltron's multi-head attention pooling), trained with the policy; the
 proprioception joins after pooling, and the BatchNorm and MLP are as above on [pooled; proprio].
+
+A multi-task policy (policy/multitask.py) also takes the instruction as a conditioning vector (`cond_dim` > 0:
+a text embedding or a task one-hot, policy/conditioning.py), joined like the proprioception, after pooling and
+before the BatchNorm: [embedding; condition; proprio]. Concatenation rather than FiLM keeps the one-task policy
+and the multi-task one the same network but for C more input features, so their numbers compare.
 """
 from __future__ import annotations
 
@@ -56,6 +61,7 @@ class BCConfig:
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     n_tokens: int = 0                  # 0: a vector input (B, embed_dim); n: tokens (B, n, embed_dim), pooled
     pool: PoolConfig | None = None     # token inputs only; default PoolConfig()
+    cond_dim: int = 0                  # width of the instruction's conditioning vector; 0: a one-task policy
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "action_dim"):
@@ -68,6 +74,8 @@ class BCConfig:
         check(isinstance(self.n_tokens, int) and self.n_tokens >= 0, "n_tokens",
               f"must be an integer >= 0, got {self.n_tokens!r}")
         check(self.n_tokens > 0 or self.pool is None, "pool", "only for token inputs (n_tokens > 0)")
+        check(isinstance(self.cond_dim, int) and self.cond_dim >= 0, "cond_dim",
+              f"must be an integer >= 0, got {self.cond_dim!r}")
         if self.n_tokens and self.pool is None:
             self.pool = PoolConfig()
 
@@ -112,7 +120,7 @@ class BCPolicy(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.pool = AttentionPool(cfg.n_tokens, cfg.embed_dim, cfg.pool) if cfg.n_tokens else None
-        width = (cfg.pool.out_dim if cfg.n_tokens else cfg.embed_dim) + cfg.proprio_dim
+        width = (cfg.pool.out_dim if cfg.n_tokens else cfg.embed_dim) + cfg.cond_dim + cfg.proprio_dim
         self.input_norm = nn.BatchNorm1d(width)
         layers: list[nn.Module] = []
         for h in cfg.hidden:
@@ -129,25 +137,32 @@ class BCPolicy(nn.Module):
         self.action_mean.copy_(actions.float().mean(dim=0))
         self.action_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
 
-    def forward(self, emb: torch.Tensor, proprio: torch.Tensor,
-                target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """emb (B, E) or tokens (B, n, E), proprio (B, P) -> (actions (B, A), MSE loss against target or None)."""
+    def forward(self, emb: torch.Tensor, proprio: torch.Tensor, target: torch.Tensor | None = None,
+                cond: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """emb (B, E) or tokens (B, n, E), proprio (B, P), cond (B, C) for a multi-task policy ->
+        (actions (B, A), MSE loss against target or None)."""
         shape = self.cfg.input_shape
         if tuple(emb.shape[1:]) != shape:
             raise ValueError(f"embedding must be (B, {', '.join(map(str, shape))}), got {tuple(emb.shape)}")
         if proprio.shape != (emb.shape[0], self.cfg.proprio_dim):
             raise ValueError(f"proprio must be ({emb.shape[0]}, {self.cfg.proprio_dim}), got {tuple(proprio.shape)}")
+        if self.cfg.cond_dim and (cond is None or cond.shape != (emb.shape[0], self.cfg.cond_dim)):
+            got = None if cond is None else tuple(cond.shape)
+            raise ValueError(f"this multi-task policy needs cond ({emb.shape[0]}, {self.cfg.cond_dim}), got {got}")
+        if not self.cfg.cond_dim and cond is not None:
+            raise ValueError("this policy takes no conditioning vector (cond_dim = 0)")
         if self.pool is not None:
             emb = self.pool(emb)                                                # (B, K * W)
-        x = self.input_norm(torch.cat([emb, proprio], dim=-1))                  # (B, E + P)
+        parts = [emb, proprio] if cond is None else [emb, cond, proprio]
+        x = self.input_norm(torch.cat(parts, dim=-1))                           # (B, E [+ C] + P)
         act = self.mlp(x) * self.action_std + self.action_mean                  # (B, A)
         loss = F.mse_loss(act, target) if target is not None else None
         return act, loss
 
     @torch.no_grad()
-    def act(self, emb: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        """One control step in eval mode: (1, E) or (1, n, E), (1, P) -> (A,)."""
-        return self(emb, proprio)[0][0]
+    def act(self, emb: torch.Tensor, proprio: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """One control step in eval mode: (1, E) or (1, n, E), (1, P) [, (1, C)] -> (A,)."""
+        return self(emb, proprio, cond=cond)[0][0]
 
     # --- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:

@@ -35,10 +35,28 @@ from roboact.utils.config import check
 log = logging.getLogger(__name__)
 
 
-def preset(mode: str, suite: str) -> dict:
+# LIBERO-Goal's multi-task episodes: the cap of the public multi-task reference points (OpenVLA's LIBERO
+# evaluation, arXiv 2406.09246: 300 steps for libero_goal); "open the top drawer and put the bowl inside" is
+# two atomic actions and its expert needs more than the one-task tables' 200.
+MULTITASK_MAX_STEPS = {"libero_goal": 300, "metaworld": 200}
+
+
+def preset(mode: str, suite: str, multitask: bool = False) -> dict:
     """Defaults of a mode. smoke: one task, 2 demos, 2 short rollouts (CI, < 2 min on 2 cores);
-    full: the paper's protocol (4 tasks, 50 demos, 200-step cap) with >= 3 seeds x >= 20 rollouts."""
+    full: the paper's protocol (4 tasks, 50 demos, 200-step cap) with >= 3 seeds x >= 20 rollouts.
+    Multi-task: every task of the suite with an expert (LIBERO-Goal: all ten; smoke: two), LIBERO-Goal
+    episodes capped at 300 steps, 20k BC steps evaluated at 10k and 20k (each evaluation is every task)."""
     s = get_bench_suite(suite)
+    if multitask:
+        from roboact.sim.suites import get_suite
+
+        every = get_suite(suite).all_tasks() if suite == "libero_goal" else list(s.tasks)
+        if mode == "smoke":
+            return dict(tasks=list(s.smoke_multitask), num_demos=2, seeds=1, rollouts=2,
+                        max_steps=s.smoke_max_steps, train=BCTrainConfig(steps=60, eval_every=60), videos=1)
+        if mode in ("full", "custom"):
+            return dict(tasks=every, num_demos=50, seeds=3, rollouts=20, max_steps=MULTITASK_MAX_STEPS[suite],
+                        train=BCTrainConfig(steps=20000, eval_every=10000), videos=1)
     if mode == "smoke":
         return dict(tasks=[s.smoke_task], num_demos=2, seeds=1, rollouts=2, max_steps=s.smoke_max_steps,
                     train=BCTrainConfig(steps=60, eval_every=60), videos=1)
@@ -67,6 +85,10 @@ class BenchmarkConfig:
     allow_seen_tasks: bool = False     # run RoboAct rows pretrained on an evaluated task (or on an unknown
                                        # corpus); every table then marks them
     videos: int = 2                    # rollout videos per row and task (seed 0's final evaluation)
+    # One policy per (row, condition, seed) for all tasks, told apart by the instruction (policy/multitask.py)
+    multitask: bool = False
+    conditions: list[str] = field(default_factory=lambda: ["roboact-text", "sentence", "onehot"])
+    holdout_tasks: list[str] = field(default_factory=list)  # multi-task: evaluated, never trained on (unseen)
     workers: int = 1                   # processes running cells in parallel
     parallel: int = 1                  # envs per process rolled out in lockstep (batched encoder; runner.py)
     threads: int = 1                   # torch threads per process (0: torch's default). One is fastest on a
@@ -90,6 +112,16 @@ class BenchmarkConfig:
         check(self.videos >= 0 and self.workers >= 1 and self.threads >= 0, "videos/workers/threads",
               "videos >= 0, workers >= 1, threads >= 0")
         check(1 <= self.parallel <= 64, "parallel", f"must be in [1, 64], got {self.parallel}")
+        from roboact.policy.conditioning import CONDITIONS
+
+        bad = [c for c in self.conditions if c not in CONDITIONS]
+        check(not bad and bool(self.conditions) and len(set(self.conditions)) == len(self.conditions), "conditions",
+              f"give one or more distinct conditions of {', '.join(CONDITIONS)}, got {self.conditions}")
+        check(self.multitask or not self.holdout_tasks, "holdout_tasks", "only with multitask (--multitask)")
+        both = sorted(set(self.holdout_tasks) & set(self.tasks))
+        check(not both, "holdout_tasks", f"{both} are also training tasks; a held-out task is never trained on")
+        check(not self.multitask or len(self.tasks) >= 2 or bool(self.holdout_tasks), "tasks",
+              "a multi-task policy needs at least two tasks (or a held-out one)")
         if self.mode == "full":
             check(self.seeds >= 3, "seeds", f"full mode needs >= 3 seeds, got {self.seeds} (use --mode custom)")
             check(self.rollouts >= 20, "rollouts", f"full mode needs >= 20 rollouts, got {self.rollouts} "
@@ -214,6 +246,13 @@ def runner_for(suite: str, task: str, rollouts: int, max_steps: int, image_size:
     return _RUNNERS[key]
 
 
+def drop_runner(suite: str, task: str, rollouts: int, max_steps: int, image_size: int) -> None:
+    """Close one task's envs (a multi-task cell evaluates ten tasks; LIBERO envs are heavy to keep)."""
+    r = _RUNNERS.pop((suite, task, rollouts, max_steps, image_size), None)
+    if r is not None:
+        r.close()
+
+
 def close_runners() -> None:
     for r in _RUNNERS.values():
         r.close()
@@ -322,6 +361,20 @@ def run_cell(job: CellJob) -> dict:
     return out
 
 
+def run_job(job) -> dict:
+    """A one-task cell or a multi-task one (policy/multitask.py); module level, so a worker can run it."""
+    from roboact.policy.multitask import MultiTaskJob, run_multitask_cell
+
+    return run_multitask_cell(job) if isinstance(job, MultiTaskJob) else run_cell(job)
+
+
+def _job_summary(job, r: dict) -> str:
+    if "tasks" in r:  # multi-task: mean final success over its tasks
+        mean = sum(c["final"] for c in r["tasks"].values()) / max(len(r["tasks"]), 1)
+        return f"{job.spec.slug[:16]} {job.condition} s{job.seed}: final {mean:.2f} (mean of {len(r['tasks'])} tasks)"
+    return f"{job.spec.slug[:16]} {job.task[:16]} s{job.seed}: best {r['best']:.2f}"
+
+
 def _worker_init(threads: int) -> None:
     set_threads(threads)
 
@@ -340,16 +393,16 @@ def run_cells(cfg: BenchmarkConfig, jobs: list[CellJob]) -> None:
     try:
         if cfg.workers == 1:
             for job in jobs:
-                r = run_cell(job)
+                r = run_job(job)
                 shutdown.note(f"{bar.n + 1} of the {len(jobs)} cells to run")
                 bar.update(1)
-                bar.set_postfix_str(f"{job.spec.slug[:16]} {job.task[:16]} s{job.seed}: best {r['best']:.2f}")
+                bar.set_postfix_str(_job_summary(job, r))
             return
         from concurrent.futures import as_completed
 
         threads = cfg.threads or max(1, (os.cpu_count() or 1) // cfg.workers)  # 0: share the cores
         with shutdown.worker_pool(cfg.workers, _worker_init, (threads,)) as pool:
-            for fut in as_completed([shutdown.submit(pool, run_cell, j) for j in jobs]):
+            for fut in as_completed([shutdown.submit(pool, run_job, j) for j in jobs]):
                 fut.result()  # a failed cell raises here; the others' finished results are on disk
                 shutdown.note(f"{bar.n + 1} of the {len(jobs)} cells to run")
                 bar.update(1)
@@ -390,6 +443,10 @@ def _run(cfg: BenchmarkConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", asdict(cfg))
+    if cfg.multitask:
+        from roboact.policy.multitask import run_multitask_benchmark
+
+        return run_multitask_benchmark(cfg, suite, tasks, out, t0)
     check_seen_tasks(cfg, tasks)
     if cfg.make_demos:
         ensure_demos(cfg, suite, tasks)
@@ -430,23 +487,27 @@ def _job(cfg: BenchmarkConfig, row: Row, task: str, seed: int, source, out: Path
 
 
 def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: list[Row],
-                  folders: dict, out: Path, seconds: float) -> dict:
+                  folders: dict, out: Path, seconds: float, reports: list | None = None,
+                  extra: dict | None = None) -> dict:
+    """Tables, chart and figure. `reports`/`extra`: a multi-task run's rows (one per row and condition) and
+    what its tables say about the protocol (policy/multitask.py); by default one report per row."""
     from roboact.policy.report import RowReport, bar_chart, build_report, rollout_figure, to_markdown
     from roboact.utils.io import atomic_write_json, atomic_write_text, read_json
 
-    reports = []
-    for r in rows:
-        rep = RowReport(r.spec.name, r.spec.kind, r.role, r.status, r.pretraining,
-                        input=r.encoder.input_label() if r.encoder is not None else "")
-        for (name, t, seed), folder in folders.items():
-            if name == r.spec.name:
-                rep.cells.setdefault(t, {})[seed] = read_json(folder / "result.json")
-        reports.append(rep)
+    if reports is None:
+        reports = []
+        for r in rows:
+            rep = RowReport(r.spec.name, r.spec.kind, r.role, r.status, r.pretraining,
+                            input=r.encoder.input_label() if r.encoder is not None else "")
+            for (name, t, seed), folder in folders.items():
+                if name == r.spec.name:
+                    rep.cells.setdefault(t, {})[seed] = read_json(folder / "result.json")
+            reports.append(rep)
     from roboact.backbones.runtime import resolve_runtime
 
     meta = {"suite": cfg.suite, "mode": cfg.mode, "command": cfg.command, "config": asdict(cfg),
             "runtime": resolve_runtime(cfg.encoder.runtime, cfg.encoder.device),
-            "seconds": round(seconds, 1), "timing_ms_per_step": _timings(reports)}
+            "seconds": round(seconds, 1), "timing_ms_per_step": _timings(reports), **(extra or {})}
     report = build_report(meta, tasks, expert, reports)
     atomic_write_json(out / "report.json", report)
     for table, stem in (("II", "table2"), ("III", "table3")):
@@ -455,9 +516,11 @@ def write_outputs(cfg: BenchmarkConfig, tasks: list[str], expert: dict, rows: li
     chart = bar_chart(report, out / "success.png")
     if chart is None:
         log.warning("bar chart skipped: matplotlib is not installed (pip install 'roboact[train]')")
-    videos = {row.spec.name: {t: [_video_path(p, out / "videos" / row.spec.slug / t)
-                                  for p in seeds.get(0, {}).get("videos", [])]
-                              for t, seeds in rep.cells.items()} for row, rep in zip(rows, reports)}
+    from roboact.policy.encoders import slugify
+
+    videos = {rep.name: {t: [_video_path(p, out / "videos" / (rep.slug or slugify(rep.name)) / t)
+                             for p in seeds.get(0, {}).get("videos", [])]
+                         for t, seeds in rep.cells.items()} for rep in reports}
     rollout_figure(videos, tasks, out / "rollouts.png")
     return report
 

@@ -3,6 +3,8 @@
     roboact policy --suite metaworld --mode smoke --make-demos --model RoboAct-CLIP=runs/.../full/final
     roboact policy --suite libero_goal --mode full --demos data/demos --model RoboAct-CLIP=... \\
         --model "ablation 1=.../no_temporal/final" --model "ablation 2=.../no_disentangle/final"
+    roboact policy --suite libero_goal --mode full --multitask --model RoboAct-CLIP=... \
+        --condition roboact-text sentence onehot       # one policy for all ten tasks, per condition
     roboact policy --exclude-tasks --suite metaworld --manifest corpus/manifest.jsonl --manifest-out m.jsonl
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shlex
 import sys
 
 from roboact.backbones.runtime import RUNTIME_HELP, RUNTIMES
+from roboact.policy.conditioning import CONDITIONS
 from roboact.policy.encoders import BACKBONE_OUTPUTS, OUTPUTS
 
 
@@ -32,6 +35,20 @@ def register(subparsers) -> None:
     add_config_options(p, "roboact.policy.benchmark.BenchmarkConfig")
     _rows_and_encoders(p)
     _protocol(p)
+    m = p.add_argument_group(
+        "multi-task mode: one policy for all tasks, told apart by the instruction (LIBERO-Goal: all ten tasks, "
+        "300-step episodes)")
+    m.add_argument("--multitask", action="store_true", default=None,
+                   help="train one language-conditioned policy per row, condition and seed on every task's demos "
+                        "(default tasks: every LIBERO-Goal task with an expert; smoke: two) and evaluate it on "
+                        "each task with that task's instruction")
+    m.add_argument("--condition", nargs="+", choices=CONDITIONS, default=None, metavar="{" + ",".join(CONDITIONS) + "}",
+                   help="how the instruction reaches the policy, one table row per value and image row (default "
+                        "all three): roboact-text = the RoboAct-CLIP checkpoint's text branch (subject/object/"
+                        "action MLPs; RoboAct rows only), sentence = the backbone's text tower, onehot = a task "
+                        "one-hot (cannot generalise)")
+    m.add_argument("--holdout-tasks", nargs="+", default=None, metavar="TASK",
+                   help="tasks evaluated with their instruction but never trained on (marked unseen)")
     g = p.add_argument_group("pretraining without the evaluation tasks (writes a manifest and exits)")
     g.add_argument("--exclude-tasks", nargs="*", default=None, metavar="TASK",
                    help="write --manifest without these tasks' clips (no TASK: the suite's four) to --manifest-out")
@@ -79,7 +96,8 @@ def _rows_and_encoders(p) -> None:
 
 
 def _protocol(p) -> None:
-    p.add_argument("--tasks", nargs="+", default=None, metavar="TASK")
+    p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                   help="tasks to evaluate (default: the suite's four; `all`: every task with a scripted expert)")
     p.add_argument("--demos", help="roboact demos output folder (<suite>/<task>_demo.hdf5; default data/demos)")
     p.add_argument("--make-demos", action="store_true", default=None,
                    help="generate missing demos with the scripted experts")
@@ -167,6 +185,7 @@ def build_config(args):
         "threads": args.threads, "out": args.out, "cache_dir": args.cache,
         "progress": False if args.no_progress else None,
         "allow_seen_tasks": True if args.allow_seen_tasks else None,
+        "multitask": args.multitask, "conditions": args.condition, "holdout_tasks": args.holdout_tasks,
         "command": " ".join(["roboact", *map(shlex.quote, sys.argv[1:])])})
     if "rows" not in user or any(getattr(args, f) is not None for f in ROW_FLAGS):
         user["rows"] = [dataclasses.asdict(r) for r in _rows(args, user.get("encoder", {}))]
@@ -179,7 +198,11 @@ def policy_defaults(user: dict) -> dict:
     from roboact.policy.benchmark import preset
 
     suite, mode = user.get("suite", "metaworld"), user.get("mode", "smoke")
-    base = preset(mode, suite)
+    base = preset(mode, suite, bool(user.get("multitask")))
+    if user.get("tasks") == ["all"]:
+        from roboact.sim.suites import get_suite
+
+        user["tasks"] = get_suite(suite).all_tasks()
     train = dataclasses.asdict(base.pop("train"))
     given = user.get("train", {})
     if "steps" in given and "eval_every" not in given:
@@ -220,7 +243,7 @@ def _bench(args) -> int:
         if r["status"] != "ok":
             print(f"{r['name']}: {r['status']}")
             continue
-        b, f = r["overall"]["best"], r["overall"]["final"]
+        b, f = r["overall"]["best"], r["overall"]["final"]  # multi-task: the mean over every evaluated task
         print(f"{r['name']}: best {b['mean']:.1f}%, final {f['mean']:.1f}% (overall, {b['n']} seed(s))")
     print(f"tables: {cfg.out}/table2.md, {cfg.out}/table3.md (+ .json), chart: {cfg.out}/success.png")
     return 0

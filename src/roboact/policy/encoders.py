@@ -332,8 +332,13 @@ class RowSpec:
 
     @property
     def slug(self) -> str:
-        s = "".join(c if c.isalnum() else "-" for c in self.name.lower()).strip("-")
-        return "-".join(x for x in s.split("-") if x)[:48] or "row"
+        return slugify(self.name)
+
+
+def slugify(name: str) -> str:
+    """A row's folder name under cells/ and videos/ (48 characters of its name, lower case, dashes)."""
+    s = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return "-".join(x for x in s.split("-") if x)[:48] or "row"
 
 
 @dataclass

@@ -61,10 +61,12 @@ def policy_env(suite: str, task: str, image_size: int, max_steps: int):
 
 
 class PolicyAgent:
-    """Frozen encoder + BC policy as a closed-loop agent."""
+    """Frozen encoder + BC policy as a closed-loop agent; `cond` (C,): the instruction's conditioning vector
+    of a multi-task policy, the same at every step of every env."""
 
-    def __init__(self, encoder, policy, camera: str):
+    def __init__(self, encoder, policy, camera: str, cond: torch.Tensor | None = None):
         self.encoder, self.policy, self.camera = encoder, policy, camera
+        self.cond = None if cond is None else cond.reshape(1, -1).float()
 
     def reset_batch(self, envs) -> None:
         self.encoder.reset()
@@ -76,7 +78,8 @@ class PolicyAgent:
         frames = np.stack([o.rgb[self.camera] for o in obs_list])                  # (B, H, W, 3)
         emb = self.encoder.step(frames)                                            # (B, D)
         prop = torch.from_numpy(np.stack([np.asarray(o.proprio, np.float32) for o in obs_list]))  # (B, P)
-        return self.policy(emb, prop)[0].numpy().astype(np.float64)                # (B, A)
+        cond = None if self.cond is None else self.cond.expand(len(obs_list), -1)  # (B, C)
+        return self.policy(emb, prop, cond=cond)[0].numpy().astype(np.float64)     # (B, A)
 
     def keep(self, rows: list[int]) -> None:
         """Only the envs at these batch positions go on (the others' episodes ended)."""

@@ -27,6 +27,7 @@ class BenchSuite:
     tasks: tuple[str, ...]             # Table II order (tasks 1-4)
     smoke_task: str                    # the one task smoke mode runs (short expert episodes)
     smoke_max_steps: int               # a cap the smoke task's expert meets with margin
+    smoke_multitask: tuple[str, ...]   # the multi-task smoke run's tasks: experts within smoke_max_steps
     camera: str                        # the policy's camera, as the env names it
     image_key: str                     # its frames in a demo file: obs/<image_key>
     proprio_keys: tuple[str, ...]      # demo fields whose concatenation equals the env's Observation.proprio
@@ -70,6 +71,7 @@ BENCH_SUITES: dict[str, BenchSuite] = {
         name="libero_goal",
         tasks=BENCHMARK_TASKS["libero_goal"],  # one home, shared with the never-pretrain list
         smoke_task="turn_on_the_stove", smoke_max_steps=130,
+        smoke_multitask=("turn_on_the_stove", "open_the_middle_drawer_of_the_cabinet"),
         camera="agentview", image_key="agentview_rgb", proprio_keys=("joint_states", "gripper_states"),
         proprio_dim=9, action_dim=7, max_init_states=50, analogue_of=PAPER_TASK_LABELS),
     "metaworld": BenchSuite(
@@ -77,6 +79,7 @@ BENCH_SUITES: dict[str, BenchSuite] = {
         # analogues of the paper's four: open a drawer, slide a plate, pick and place an object, turn a knob
         tasks=BENCHMARK_TASKS["metaworld"],
         smoke_task="plate-slide-v3", smoke_max_steps=80,
+        smoke_multitask=("plate-slide-v3", "pick-place-v3"),
         camera="corner", image_key="corner_rgb", proprio_keys=("ee_pos", "gripper_states"),
         proprio_dim=4, action_dim=4, max_init_states=None, eval_seed_base=100_000, analogue_of=PAPER_TASK_LABELS),
 }

@@ -53,25 +53,27 @@ class BCResult:
     final_eval: dict                   # the runner's result at the last step (per-episode rows, videos, timings)
 
 
-def make_policy(data: DemoSet, cfg: BCTrainConfig) -> BCPolicy:
+def make_policy(data: DemoSet, cfg: BCTrainConfig, cond_dim: int = 0) -> BCPolicy:
     torch.manual_seed(cfg.seed)
     shape = data.input_shape                                                     # (D,) or (n, w)
     tokens = shape[0] if len(shape) == 2 else 0
     policy = BCPolicy(BCConfig(embed_dim=shape[-1], proprio_dim=data.proprio.shape[1],
                                action_dim=data.actions.shape[1], hidden=list(cfg.hidden), n_tokens=tokens,
-                               pool=dataclasses.replace(cfg.pool) if tokens else None))
+                               pool=dataclasses.replace(cfg.pool) if tokens else None, cond_dim=cond_dim))
     policy.set_action_stats(data.actions)
     return policy
 
 
 def train_steps(policy: BCPolicy, opt: torch.optim.Optimizer, data: DemoSet, n: int, batch_size: int,
-                gen: torch.Generator) -> float:
-    """n optimisation steps on uniformly drawn minibatches; returns the mean loss."""
+                gen: torch.Generator, condition: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+    """n optimisation steps on uniformly drawn minibatches; returns the mean loss. `condition`: (task id per
+    step (N,), one conditioning vector per task (K, C)) for a multi-task policy."""
     policy.train()
     total = 0.0
     for _ in range(n):
         idx = torch.randint(0, len(data), (batch_size,), generator=gen)          # (B,)
-        _, loss = policy(data.inputs(idx), data.proprio[idx], data.actions[idx])
+        cond = None if condition is None else condition[1][condition[0][idx]]    # (B, C)
+        _, loss = policy(data.inputs(idx), data.proprio[idx], data.actions[idx], cond=cond)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

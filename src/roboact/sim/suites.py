@@ -41,6 +41,7 @@ class Suite(Protocol):
     def canonical(self, task: str) -> str: ...
     def label(self, task: str) -> TaskLabel: ...
     def label_table(self) -> dict[str, tuple[str, str]]: ...  # task -> (action, object), every labelled task
+    def instruction(self, task: str) -> str: ...  # the language instruction the env and its demos carry
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...],
                  max_steps: int | None = None): ...  # cameras () renders nothing; None: the env's own cap
     def make_expert(self, task: str): ...
@@ -96,6 +97,12 @@ class LiberoGoalSuite:
         from roboact.sim.libero import LIBERO_GOAL_TASKS
 
         return {name: (t.action, t.object) for name, t in LIBERO_GOAL_TASKS.items()}
+
+    def instruction(self, task: str) -> str:
+        """LIBERO's own language instruction (from the task's BDDL problem), as its demos record it."""
+        from roboact.sim.libero import task_files
+
+        return task_files(self.canonical(task)).instruction
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any task of the suite (LiberoEnv names an unknown one), not only those with an expert."""
@@ -180,6 +187,12 @@ class MetaWorldSuite:
         from roboact.sim.metaworld import label_pairs
 
         return label_pairs()
+
+    def instruction(self, task: str) -> str:
+        """'open the drawer' for a labelled task (roboact.sim.metaworld.instruction_for), as the env says it."""
+        from roboact.sim.metaworld import instruction_for
+
+        return instruction_for(self.canonical(task))
 
     def make_env(self, task: str, image_size: int, cameras: tuple[str, ...], max_steps: int | None = None):
         """Any Meta-World task (MetaWorldEnv names an unknown one), not only those with an atomic label."""

@@ -34,7 +34,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return dirs[-1] if dirs else None
 
 
-def _optimizer_to_parts(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+def optimizer_to_parts(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state as (tensors for safetensors, JSON-able rest): no pickle. Also the policy
+    benchmark's multi-task cells (roboact.policy.multitask) resume through it."""
     sd = opt.state_dict()
     tensors, scalars = {}, {}
     for pid, st in sd["state"].items():
@@ -46,7 +48,7 @@ def _optimizer_to_parts(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Ten
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _optimizer_from_parts(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+def optimizer_from_parts(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     state: dict[int, dict] = {}
     for key, v in tensors.items():
         if key.startswith("opt."):
@@ -93,7 +95,7 @@ def save_checkpoint(run_dir: str | Path, step: int, heads, optimizer, scheduler,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_heads(heads, tmp, extra={"train": train_config, "step": step})
-    opt_t, opt_meta = _optimizer_to_parts(optimizer)
+    opt_t, opt_meta = optimizer_to_parts(optimizer)
     rng_t, rng_meta = _rng_state()
     with atomic_path(tmp / "trainer.safetensors") as p:
         save_file({**opt_t, **rng_t}, str(p))
@@ -121,7 +123,7 @@ def load_checkpoint(folder: str | Path, heads, optimizer, scheduler) -> int:
     heads.load_state_dict(loaded.state_dict(), strict=True)
     tensors = load_file(str(folder / "trainer.safetensors"))
     meta = read_json(folder / "trainer.json")
-    _optimizer_from_parts(optimizer, tensors, meta["optimizer"])
+    optimizer_from_parts(optimizer, tensors, meta["optimizer"])
     scheduler.load_state_dict(meta["scheduler"])
     _set_rng_state(tensors, meta["rng"])
     return int(meta["step"])
