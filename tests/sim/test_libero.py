@@ -204,3 +204,14 @@ def test_libero_import_is_non_interactive_and_writes_nothing(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "turn_on_the_stove" in out.stdout
     assert list(Path(tmp_path).rglob("*")) == []
+
+
+def test_suite_instruction_is_libero_own_language_for_each_task():
+    """The multi-task policy's instructions: LIBERO's BDDL language, distinct for all ten tasks."""
+    from roboact.sim.suites import get_suite
+
+    suite = get_suite("libero_goal")
+    texts = {t: suite.instruction(t) for t in L.LIBERO_GOAL_TASKS if t in suite.all_tasks()}
+    assert texts["turn_on_the_stove"] == "turn on the stove"
+    assert texts["open_the_middle_drawer_of_the_cabinet"] == "open the middle drawer of the cabinet"
+    assert len(set(texts.values())) == len(texts) >= 9
