@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Issue 12's study ("the encoder must earn its place in a policy"), stage by stage. Every stage is a plain
+# roboact command that resumes when rerun, so the study runs in parts across sessions:
+#
+#   bash scripts/study12/run.sh STAGE [STAGE ...]
+#
+# Stages (docs/RESULTS.md, "Issue 12", names each table's stage):
+#   corpus-old     the old corpus under the new rules: 18 Meta-World tasks x 20 episodes x corner,corner3
+#   pretrain-old   paper-faithful, ablation 1 (no temporal), ablation 2 (no disentanglement) x seeds 0-2,
+#                  and seed 0 of the two extra terms (lambda_tcn, lambda_frame), on the old corpus
+#   corpus-new     the roboact-sawyer-panda recipe: corpus, extraction, 3 pretraining seeds (no install)
+#   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
+#   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
+# Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+R=${ROBOACT:-.venv/bin/roboact}
+S=runs/study
+OLD_TASKS=drawer-close-v3,window-open-v3,door-close-v3,door-lock-v3,door-unlock-v3,box-close-v3,faucet-open-v3
+OLD_TASKS=$OLD_TASKS,faucet-close-v3,button-press-topdown-v3,coffee-button-v3,handle-press-v3,handle-pull-v3
+OLD_TASKS=$OLD_TASKS,lever-pull-v3,plate-slide-back-v3,push-v3,sweep-v3,coffee-push-v3,coffee-pull-v3
+MW_DEMOS=runs/policy_bf16/demos
+MW_CACHE=runs/policy_bf16/cache
+SCREEN="$R policy --suite metaworld --mode custom --num-demos 50 --seeds 3 --rollouts 20 --steps 5000 --eval-every 5000
+  --videos 0 --demos $MW_DEMOS --cache $MW_CACHE --runtime openvino --stride 5 -o $S/mw-screen --no-progress"
+OLD0="RoboAct-CLIP paper-faithful, old corpus (18 MW tasks), seed 0=$S/models/old_full_s0/final"
+
+train() {  # config name, seed
+  local out=$S/models/$1_s$2
+  [ -f "$out/final/model.safetensors" ] || $R train --config scripts/study12/$1.json --set seed=$2 --out "$out"
+}
+
+for stage in "$@"; do
+  case $stage in
+    corpus-old)
+      $R simulate metaworld --tasks $OLD_TASKS --episodes 20 --cameras corner,corner3 --out $S/corpus_old --workers 2
+      $R extract --manifest $S/corpus_old/manifest.jsonl --out $S/cache_old ;;
+    pretrain-old)
+      for v in old_full old_no_temporal old_no_disentangle; do for s in 0 1 2; do train $v $s; done; done
+      train old_tcn 0; train old_frame 0 ;;
+    corpus-new)
+      $R pretrain --recipe roboact-sawyer-panda --out runs/pretrain/roboact-sawyer-panda --workers 2 --no-install ;;
+    demos)
+      $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
+      $R demos --suite libero_goal -n 50 --workers 2 -o runs/policy_libero/demos ;;
+    screen)
+      $SCREEN --workers 2 --output fused+frame --backbone-output frame tokens --model "$OLD0"
+      $SCREEN --workers 2 --output fused+frame --no-backbone-row \
+        --model "RoboAct-CLIP + time-contrastive (lambda_tcn 0.5), old corpus, seed 0=$S/models/old_tcn_s0/final" \
+        --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
+      $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
+      $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new demos screen)" >&2; exit 2 ;;
+  esac
+done
