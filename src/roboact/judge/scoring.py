@@ -166,8 +166,9 @@ class JudgeResult:
 class Judge:
     """A loaded RoboAct-CLIP encoder used to score videos against instructions (see the module doc)."""
 
-    def __init__(self, encoder, config: JudgeConfig | None = None, **kw):
+    def __init__(self, encoder, config: JudgeConfig | None = None, checkpoint: str | None = None, **kw):
         self.encoder = encoder
+        self.checkpoint = checkpoint         # the folder the encoder came from, when known (reports, caches)
         self.config = config or JudgeConfig(**kw)
         self.window = int(self.config.window or encoder.cfg.n_frames)
         self.stride = self.config.stride
@@ -175,9 +176,12 @@ class Judge:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str = "cpu", runtime: str = "default", **kw) -> "Judge":
-        from roboact import load
+        from roboact.models.checkpoints import resolve_checkpoint
+        from roboact.models.encoder import RoboActEncoder
 
-        return cls(load(name_or_path, device=device, runtime=runtime), **kw)
+        folder = resolve_checkpoint(name_or_path)
+        enc = RoboActEncoder.from_pretrained(folder, device=device, runtime=runtime)
+        return cls(enc, checkpoint=str(folder), **kw)
 
     @property
     def embedding(self) -> str:
