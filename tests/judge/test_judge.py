@@ -119,11 +119,13 @@ def _demo_file(path, n=4, t=12, success_after=7):
 def test_cli_calibrates_on_demos_and_resumes(ckpts, tmp_path, capsys, monkeypatch):
     demos = _demo_file(tmp_path / "drawer-open-v3_demo.hdf5")
     args = ["judge", "--calibrate", str(demos), "--model", str(ckpts["full"]), "--done-text",
-            "the {object} is {action}", "--not-done-text", "not yet", "--patience", "2", "--out", str(tmp_path / "o")]
+            "the {object} is {action}; {caption}", "--not-done-text", "not yet", "--patience", "2",
+            "--out", str(tmp_path / "o")]
     assert main(args) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     task = report["tasks"][0]
-    assert task["texts"] == ["the drawer is open", "not yet"] and task["score"] == "prob(done)"
+    assert task["texts"] == ["the drawer is open; Robot opens drawer, Action is open, Object is drawer.", "not yet"]
+    assert task["score"] == "prob(done)"
     assert task["calibration_demos"] == 2 and task["held_out_demos"] == 2
     assert set(task["embeddings"]) == {"fused", "action"} and task["chosen_embedding"] in task["embeddings"]
     held = task["embeddings"]["fused"]["held_out"]

@@ -35,8 +35,9 @@ def register(subparsers) -> None:
     c = p.add_argument_group("calibration on roboact demos files (frames before the recorded success = not done)")
     c.add_argument("--calibrate", nargs="+", metavar="DEMOS.hdf5", help="demo files, one task each")
     c.add_argument("--done-text", default="{instruction}",
-                   help="text for 'this stage is done'; {instruction} {action} {object} {task} come from each "
-                        "file (default: {instruction})")
+                   help="text for 'this stage is done'; {instruction} {action} {object} {task} {caption} come "
+                        "from each file ({caption}: the pretraining caption 'Robot opens drawer, Action is open, "
+                        "Object is drawer.'; default: {instruction})")
     c.add_argument("--not-done-text", default=None,
                    help="text for 'not yet'; with it the score is the probability of done over the two texts")
     c.add_argument("--camera", default=None, help="image key (<camera>_rgb; default: the file's only camera)")

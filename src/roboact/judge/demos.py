@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class DemoCalibration:
     """files: demo HDF5 files (one task each); done_text / not_done_text: instructions, with {instruction},
-    {action}, {object} and {task} filled from each file's attributes; without not_done_text the score is the
+    {action}, {object}, {task} and {caption} (the pretraining caption of the file's action and object,
+    data/captions.py) filled from each file's attributes; without not_done_text the score is the
     cosine to done_text, with it the probability of done_text over the two; camera: the obs image key
     (<camera>_rgb; None: the file's only one); max_demos: demos used per file (0: all)."""
 
@@ -67,8 +68,12 @@ def success_frame(rewards: np.ndarray) -> int | None:
 
 def fill_text(template: str, demos, where: str) -> str:
     """A text template filled from a demo file's attributes, or JudgeError naming the unknown field."""
-    values = {"instruction": demos.instruction, "action": demos.attrs.get("action", ""),
-              "object": demos.attrs.get("object", ""), "task": demos.attrs.get("task_name", "")}
+    from roboact.data.captions import atomic_caption
+
+    action, obj = demos.attrs.get("action", ""), demos.attrs.get("object", "")
+    values = {"instruction": demos.instruction, "action": action, "object": obj,
+              "task": demos.attrs.get("task_name", ""),
+              "caption": atomic_caption("Robot", action, obj) if action and obj else ""}
     try:
         text = template.format_map(values)
     except (KeyError, IndexError, ValueError) as e:
