@@ -116,7 +116,7 @@ def _demo_file(path, n=4, t=12, success_after=7):
                                    "task_name": "drawer-open-v3"})
 
 
-def test_cli_calibrates_on_demos_and_resumes(ckpts, tmp_path, capsys, monkeypatch):
+def test_cli_calibrates_on_demos_resumes_and_shares_frame_features(ckpts, tmp_path, capsys, monkeypatch):
     demos = _demo_file(tmp_path / "drawer-open-v3_demo.hdf5")
     args = ["judge", "--calibrate", str(demos), "--model", str(ckpts["full"]), "--done-text",
             "the {object} is {action}; {caption}", "--not-done-text", "not yet", "--patience", "2",
@@ -137,6 +137,9 @@ def test_cli_calibrates_on_demos_and_resumes(ckpts, tmp_path, capsys, monkeypatc
     monkeypatch.setattr(J, "frame_features", lambda *a: pytest.fail("scores recomputed on resume"))
     assert main(args) == 0
     assert json.loads((tmp_path / "o" / "report.json").read_text())["tasks"] == report["tasks"]
+    # a new report folder reading the first one's frame features (roboact policy's cache layout)
+    assert main(args[:-1] + [str(tmp_path / "o2"), "--feature-cache", str(tmp_path / "o" / "cache")]) == 0
+    assert json.loads((tmp_path / "o2" / "report.json").read_text())["tasks"] == report["tasks"]
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     c.add_argument("--not-done-text", default=None,
                    help="text for 'not yet'; with it the score is the probability of done over the two texts")
     c.add_argument("--camera", default=None, help="image key (<camera>_rgb; default: the file's only camera)")
+    c.add_argument("--feature-cache", default=None,
+                   help="per-frame feature cache, shared with `roboact policy` (its OUT/cache; default OUT/cache)")
     c.add_argument("--max-demos", type=int, default=0, help="demos per file (default all)")
     c.add_argument("--calib-fraction", type=float, default=0.5, help="share of each file's demos that calibrate")
     c.add_argument("--objective", default="f1", choices=("f1", "balanced_accuracy", "accuracy"),
@@ -90,7 +92,7 @@ def calibrate_demos(judge, args) -> int:
     from roboact.judge.demos import DemoCalibration, markdown, run_calibration
 
     cfg = DemoCalibration(files=list(args.calibrate), done_text=args.done_text, not_done_text=args.not_done_text,
-                          camera=args.camera, max_demos=args.max_demos, calib_fraction=args.calib_fraction,
+                          camera=args.camera, feature_cache=args.feature_cache, max_demos=args.max_demos, calib_fraction=args.calib_fraction,
                           patience=args.patience, objective=args.objective, out=args.out)
     report = run_calibration(judge, cfg, checkpoint=judge.checkpoint or args.model)
     print(markdown(report))

@@ -34,12 +34,15 @@ class DemoCalibration:
     {action}, {object}, {task} and {caption} (the pretraining caption of the file's action and object,
     data/captions.py) filled from each file's attributes; without not_done_text the score is the
     cosine to done_text, with it the probability of done_text over the two; camera: the obs image key
-    (<camera>_rgb; None: the file's only one); max_demos: demos used per file (0: all)."""
+    (<camera>_rgb; None: the file's only one); feature_cache: a folder of per-frame backbone features in the
+    layout of `roboact policy`'s OUT/cache (shared with it: the judge reads what a policy run encoded, and
+    writes what it encodes; None: OUT/cache); max_demos: demos used per file (0: all)."""
 
     files: list[str]
     done_text: str = "{instruction}"
     not_done_text: str | None = None
     camera: str | None = None
+    feature_cache: str | None = None
     max_demos: int = 0
     calib_fraction: float = 0.5
     patience: int = 1
@@ -131,6 +134,8 @@ def score_file(judge: Judge, demos, texts: list[str], cfg: DemoCalibration, embe
     done = results.read()
     names = demos.keys[: cfg.max_demos or None]
     text_emb = judge.text_embeddings(texts)
+    todo = [n for n in names if (ident, str(demos.path), n) not in done]
+    features = FrameFeatures(judge, demos, key, Path(cfg.feature_cache or Path(cfg.out) / "cache"), todo)
     records = []
     for name in tqdm(names, desc=Path(demos.path).name, unit="demo", dynamic_ncols=True):
         row = done.get((ident, str(demos.path), name))
@@ -139,13 +144,40 @@ def score_file(judge: Judge, demos, texts: list[str], cfg: DemoCalibration, embe
             row = {"identity": ident, "file": str(demos.path), "demo": name, "frames": ep.num_samples,
                    "success": success_frame(ep.rewards), "scores": {}}
             if row["success"] is not None:
-                feats = judge.frame_features(ep.obs[key])
+                feats = features.get(name, ep.obs[key])
                 for e in embeddings:
                     res = judge.score_features(feats, texts, embedding=e, text_emb=text_emb)
                     row["scores"][e] = np.round(res.score(0), 6).tolist()
             results.append(row)
         records.append(row)
     return records
+
+
+class FrameFeatures:
+    """Per-frame backbone features of one demo file through `roboact policy`'s DemoFeatureCache: the same
+    identity (frame encoder, demo file sha256) when the camera is the one the policy suite reads, so both share
+    one cache; another camera adds its key to the identity."""
+
+    def __init__(self, judge: Judge, demos, image_key: str, root: Path, todo: list[str]):
+        from roboact.policy.data import DemoFeatureCache
+        from roboact.policy.encoders import frame_identity
+        from roboact.policy.suites import BENCH_SUITES
+        from roboact.utils.io import sha256_file
+
+        self.judge, self.todo = judge, todo
+        self.cache = DemoFeatureCache(root)
+        suite = BENCH_SUITES.get(str(demos.attrs.get("suite", "")))
+        self.identity = frame_identity(judge.encoder.backbone)
+        if suite is None or suite.image_key != image_key:
+            self.identity = {**self.identity, "image_key": image_key}
+        self.sha = sha256_file(demos.path) if todo else ""
+        self.have = self.cache.load("frames", self.identity, self.sha) if todo else {}
+
+    def get(self, name: str, frames: np.ndarray):
+        if name not in self.have:
+            self.have[name] = self.judge.frame_features(frames).contiguous()
+            self.cache.save("frames", self.identity, self.sha, self.have)
+        return self.have[name]
 
 
 def task_report(demos, texts: list[str], records: list[dict], cfg: DemoCalibration,
