@@ -144,9 +144,9 @@ def score_file(judge: Judge, demos, texts: list[str], cfg: DemoCalibration, embe
             row = {"identity": ident, "file": str(demos.path), "demo": name, "frames": ep.num_samples,
                    "success": success_frame(ep.rewards), "scores": {}}
             if row["success"] is not None:
-                feats = features.get(name, ep.obs[key])
+                windows = judge.window_embeddings(features.get(name, ep.obs[key]))
                 for e in embeddings:
-                    res = judge.score_features(feats, texts, embedding=e, text_emb=text_emb)
+                    res = judge.score_windows(windows, texts, embedding=e, text_emb=text_emb)
                     row["scores"][e] = np.round(res.score(0), 6).tolist()
             results.append(row)
         records.append(row)

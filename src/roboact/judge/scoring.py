@@ -213,12 +213,17 @@ class Judge:
                        text_emb: dict[str, torch.Tensor] | None = None, fps: float | None = None,
                        source: str | None = None) -> JudgeResult:
         """The scores of a video from its frame features (reuse them across texts or embeddings)."""
+        return self.score_windows(self.window_embeddings(features), texts, embedding, text_emb, fps, source)
+
+    def score_windows(self, windows: dict[str, torch.Tensor], texts: Sequence[str], embedding: str | None = None,
+                      text_emb: dict[str, torch.Tensor] | None = None, fps: float | None = None,
+                      source: str | None = None) -> JudgeResult:
+        """The scores from `window_embeddings` (computed once, scored for every embedding)."""
         emb = embedding or self.embedding
         check_embedding(self.encoder, emb)
         texts = check_texts(texts)
         t = (text_emb or self.text_embeddings(texts))[emb]                         # (K, D)
-        cos = self.window_embeddings(features)[emb] @ t.T                           # (T, K)
-        return self._result(texts, cos, emb, fps, source)
+        return self._result(texts, windows[emb] @ t.T, emb, fps, source)            # cosine (T, K)
 
     def score_video(self, frames_or_path: np.ndarray | str | os.PathLike, texts: Sequence[str] | str,
                     fps: float | None = None) -> JudgeResult:
