@@ -82,3 +82,19 @@ def test_success_frame_follows_the_rewards_convention():
     assert success_frame(np.array([0, 0, 1, 1, 1])) == 3       # rewards[t] follows action t: frame t+1 shows it
     assert success_frame(np.array([0, 0, 0, 1])) is None        # the success frame was not recorded
     assert success_frame(np.zeros(5)) is None
+
+
+def test_episode_objective_counts_on_time_detections_with_patience():
+    """One-frame blips at 0.9 before success, 0.6 once done. Patience 1: every threshold that fires fires on a
+    blip (early), so the best on-time share is 0 and the tie goes to never firing (above every score).
+    Patience 2 skips the blips: (0.1 + 0.6) / 2 fires on time in both. Per-frame F1 picks that split too
+    (F1 0.8) whatever the patience."""
+    a = LabelledEpisode([0.1, 0.9, 0.1, 0.1, 0.6, 0.6], success=4, name="a")
+    b = LabelledEpisode([0.1, 0.1, 0.9, 0.1, 0.6, 0.6], success=4, name="b")
+    one = calibrate([a, b], "episode", patience=1)
+    assert one["value"] == 0.0 and one["threshold"] == pytest.approx(1.9)
+    two = calibrate([a, b], "episode", patience=2)
+    assert two["value"] == 1.0 and two["threshold"] == pytest.approx(0.35)
+    f1 = calibrate([a, b], "f1")
+    assert f1["threshold"] == pytest.approx(0.35) and f1["value"] == pytest.approx(0.8)
+    assert evaluate([a, b], two["threshold"], 2)["episode_accuracy"] == 1.0

@@ -45,8 +45,10 @@ def register(subparsers) -> None:
                    help="per-frame feature cache, shared with `roboact policy` (its OUT/cache; default OUT/cache)")
     c.add_argument("--max-demos", type=int, default=0, help="demos per file (default all)")
     c.add_argument("--calib-fraction", type=float, default=0.5, help="share of each file's demos that calibrate")
-    c.add_argument("--objective", default="f1", choices=("f1", "balanced_accuracy", "accuracy"),
-                   help="per-frame objective the threshold maximises (default f1: done frames are rare)")
+    c.add_argument("--objective", default="f1", choices=("f1", "balanced_accuracy", "accuracy", "episode"),
+                   help="what the threshold maximises on the calibration demos: a per-frame score (default f1: "
+                        "done frames are rare, so accuracy favours never firing) or episode = the share of demos "
+                        "where the detector (with --patience) fires at or after success")
     c.add_argument("--out", default="runs/judge", help="report folder (report.json, report.md, scores.jsonl)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--runtime", default="default", choices=RUNTIMES, help=RUNTIME_HELP)

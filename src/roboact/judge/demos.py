@@ -194,7 +194,7 @@ def task_report(demos, texts: list[str], records: list[dict], cfg: DemoCalibrati
                 for e in embeddings}
     per = {}
     for e in embeddings:
-        cal = calibrate(episodes[e][:n_cal], cfg.objective)
+        cal = calibrate(episodes[e][:n_cal], cfg.objective, cfg.patience)
         per[e] = {"calibration": cal,
                   "calibration_eval": _brief(evaluate(episodes[e][:n_cal], cal["threshold"], cfg.patience)),
                   "held_out": evaluate(episodes[e][n_cal:], cal["threshold"], cfg.patience)}
@@ -238,7 +238,7 @@ def markdown(report: dict) -> str:
     cfg = report["config"]
     lines = [f"# Judge as success detector: {report['checkpoint'] or 'model'}", "",
              f"Window {report['window']} frames, stride {report['stride']}; threshold chosen per task on the first "
-             f"{cfg['calib_fraction']:.0%} of its demos by per-frame {cfg['objective']}; patience {cfg['patience']}. "
+             f"{cfg['calib_fraction']:.0%} of its demos by {cfg['objective']}; patience {cfg['patience']}. "
              "Held-out figures: on time = fired at or after the success frame; early = before it; missed = never "
              "within the recorded frames; delay = fired frame - success frame (steps, over fired episodes).", "",
              "| task | texts | embedding | threshold | calib " + cfg["objective"] + " | held-out demos | on time | "

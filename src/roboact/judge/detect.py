@@ -5,9 +5,11 @@ frames before it are "not done", frames from it on are "done". The detector fire
 where the score has been >= threshold for `patience` consecutive frames (t included): the frame at which
 a control loop reading one score per step could switch stage, so its delay is what a chain would see.
 
-`calibrate` picks the threshold that maximises a per-frame objective on calibration episodes. The default
-is F1 of the "done" frames: in demos that stop a few steps after success, "done" frames are rare (5 of ~95
-per Meta-World demo), and plain accuracy is then maximised by a threshold that never fires. `evaluate`
+`calibrate` picks the threshold that maximises an objective on calibration episodes. The default is the
+per-frame F1 of the "done" frames: in demos that stop a few steps after success, "done" frames are rare (5 of
+~95 per Meta-World demo), and plain accuracy is then maximised by a threshold that never fires. A per-frame
+objective ignores `patience` and when the errors fall; "episode" (the share of episodes where the detector
+fires on time) optimises what a chain of stages needs directly, at the cost of fewer data points. `evaluate`
 reports, on held-out episodes, the episode outcome (on time: fired at or after success; early: fired before;
 missed: never fired within the recorded frames), the per-frame accuracy and F1, and the delay in steps.
 """
@@ -19,7 +21,8 @@ import numpy as np
 
 from roboact.judge.scoring import JudgeError
 
-OBJECTIVES = ("f1", "balanced_accuracy", "accuracy")
+OBJECTIVES = ("f1", "balanced_accuracy", "accuracy", "episode")
+MAX_EPISODE_CANDIDATES = 512   # thresholds tried by the episode objective (each runs the detector on every episode)
 
 
 @dataclass
@@ -90,12 +93,15 @@ def _metrics(tp, fp, fn, tn) -> list[dict]:
             for a, p, n, f in zip(acc, tpr, tnr, f1)]
 
 
-def calibrate(episodes: list[LabelledEpisode], objective: str = "f1") -> dict:
-    """The threshold maximising `objective` over every frame of `episodes`, with the objective's value.
+def calibrate(episodes: list[LabelledEpisode], objective: str = "f1", patience: int = 1) -> dict:
+    """The threshold maximising `objective` over `episodes`, with the objective's value.
 
+    Per-frame objectives (f1, balanced_accuracy, accuracy) score the raw threshold on every frame; "episode"
+    scores what a chain needs, the share of episodes where the detector (with `patience`) fires on time.
     Candidates are the midpoints between consecutive distinct scores (and one below / above all of them),
-    so every distinct split of the frames is tried once. Ties go to the highest threshold: of equally good
-    thresholds the one that fires least early.
+    so every distinct split of the frames is tried once (the episode objective tries an evenly spaced subset
+    of at most MAX_EPISODE_CANDIDATES). Ties go to the highest threshold: of equally good thresholds the one
+    that fires least early.
     """
     if objective not in OBJECTIVES:
         raise JudgeError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -105,6 +111,8 @@ def calibrate(episodes: list[LabelledEpisode], objective: str = "f1") -> dict:
     labels = np.concatenate([e.labels for e in episodes])
     u = np.unique(scores)                                                   # ascending
     cands = np.concatenate([[u[0] - 1.0], (u[1:] + u[:-1]) / 2, [u[-1] + 1.0]])
+    if objective == "episode":
+        return _calibrate_episodes(episodes, cands, patience, len(scores), int(labels.sum()))
     order = np.sort(scores)
     pos_sorted = np.sort(scores[labels])
     # frames predicted done at threshold c: score >= c
@@ -117,6 +125,20 @@ def calibrate(episodes: list[LabelledEpisode], objective: str = "f1") -> dict:
     best = int(np.flatnonzero(values == values.max())[-1])
     return {"threshold": float(cands[best]), "objective": objective, "value": float(values[best]),
             "frames": int(len(scores)), "done_frames": int(labels.sum())}
+
+
+def _calibrate_episodes(episodes, cands, patience: int, frames: int, done: int) -> dict:
+    if len(cands) > MAX_EPISODE_CANDIDATES:
+        cands = cands[np.unique(np.linspace(0, len(cands) - 1, MAX_EPISODE_CANDIDATES).round().astype(int))]
+    values = np.array([np.mean([_on_time(e, c, patience) for e in episodes]) for c in cands])
+    best = int(np.flatnonzero(values == values.max())[-1])
+    return {"threshold": float(cands[best]), "objective": "episode", "value": float(values[best]),
+            "frames": frames, "done_frames": done}
+
+
+def _on_time(e: LabelledEpisode, threshold: float, patience: int) -> bool:
+    fired = detect(e.scores, threshold, patience)
+    return fired is not None and fired >= e.success
 
 
 def evaluate(episodes: list[LabelledEpisode], threshold: float, patience: int = 1) -> dict:
