@@ -150,6 +150,7 @@ def score_file(judge: Judge, demos, texts: list[str], cfg: DemoCalibration, embe
                     row["scores"][e] = np.round(res.score(0), 6).tolist()
             results.append(row)
         records.append(row)
+    features.flush()
     return records
 
 
@@ -172,12 +173,23 @@ class FrameFeatures:
             self.identity = {**self.identity, "image_key": image_key}
         self.sha = sha256_file(demos.path) if todo else ""
         self.have = self.cache.load("frames", self.identity, self.sha) if todo else {}
+        self.unsaved = 0
 
     def get(self, name: str, frames: np.ndarray):
+        from roboact.policy.data import SAVE_EVERY
+
         if name not in self.have:
             self.have[name] = self.judge.frame_features(frames).contiguous()
-            self.cache.save("frames", self.identity, self.sha, self.have)
+            self.unsaved += 1
+            if self.unsaved >= SAVE_EVERY:
+                self.flush()
         return self.have[name]
+
+    def flush(self) -> None:
+        """Write the file's features (the whole file is rewritten, so not after every demo)."""
+        if self.unsaved:
+            self.cache.save("frames", self.identity, self.sha, self.have)
+            self.unsaved = 0
 
 
 def task_report(demos, texts: list[str], records: list[dict], cfg: DemoCalibration,
