@@ -13,7 +13,7 @@ def test_help_lists_every_subcommand(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     for name in ("info", "encode", "simulate", "demos", "curate", "extract", "split", "train", "eval", "demo",
-                 "policy"):
+                 "policy", "judge"):
         assert name in out, name
 
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "export": "roboact.commands.export",
     "demo": "roboact.commands.demo",
     "policy": "roboact.policy.cli",
+    "judge": "roboact.judge.cli",
 }
 
 
