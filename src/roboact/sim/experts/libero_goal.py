@@ -20,6 +20,7 @@ DRAWER_HANDLE = "wooden_cabinet_1_g29"          # middle drawer's handle bar (bo
 DRAWER_JOINT = "wooden_cabinet_1_middle_level"  # slides; q < -0.14 is open (drawer comes out toward +y)
 TOP_HANDLE, TOP_JOINT = "wooden_cabinet_1_g18", "wooden_cabinet_1_top_level"   # 7.4 cm above the middle one
 CABINET, CABINET_TOP = "wooden_cabinet_1_main", "wooden_cabinet_1_top_side"
+CABINET_FRONT = 0.078                           # the closed drawers' fronts: this far +y of the cabinet's origin
 KNOB_BODY, KNOB_JOINT, KNOB_LEVER = "flat_stove_1_button", "flat_stove_1_button", "flat_stove_1_g19"
 PLATE, CHEESE, BOWL = "plate_1_main", "cream_cheese_1_main", "akita_black_bowl_1_main"
 BOTTLE = "wine_bottle_1_main"                   # body origin: the centre of the bottle's bottom
@@ -296,6 +297,12 @@ class OpenTopDrawerPutBowlInside(LiberoExpert):
         f, tol = self.fast, self.via_tol
         cabinet, handle = scene.body_pos(CABINET), scene.geom_pos(TOP_HANDLE)
         aside = scene.body_pos(BOWL) + [0.0, self.park_dy, 0.0]
+        # Coming down on the bowl's -y wall, the hand's far end (10 cm from the grip site) hits the closed top
+        # drawer's front where the bowl is close to the cabinet (initial states 13 and 19: stopped 1.2 cm short,
+        # the descent ran into its 40-step timeout): grip up to 1 cm off the wall's centre, the fingers still
+        # straddle it.
+        grasp = bowl_grasp(scene)
+        grasp[1] = max(grasp[1], cabinet[1] + CABINET_FRONT + 0.10)
         # the bowl's foot in the open drawer: 3 cm to +x of the cabinet's centre, 14.6 cm out from it
         inside = np.array([cabinet[0] + 0.03, cabinet[1] + 0.146, 1.069])
         regrasp = ReadOnce(lambda s: bowl_grasp(s) + [0.0, 0.0, 0.006])
@@ -303,7 +310,7 @@ class OpenTopDrawerPutBowlInside(LiberoExpert):
         carry_z = self.carry_foot_z + BOWL_GRIP_Z + 0.006
         o = {"orientation": HOOK}
         return [
-            *pick(bowl_grasp(scene), lift=0.035, clearance=0.07, speed=f, hold=9, descend_speed=0.012),
+            *pick(grasp, lift=0.035, clearance=0.07, speed=f, hold=9, descend_speed=0.012),
             *place(aside + [0.0, -BOWL_RIM, BOWL_GRIP_Z + 0.005], carry=0.035, speed=f, retreat=0.04, hold=6,
                    via_tol=tol),
             *hook_drawer(handle, TOP_JOINT, pull_speed=0.012, open_at=-0.155, speed=f, reach_from=0.08,
