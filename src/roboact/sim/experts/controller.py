@@ -3,7 +3,8 @@
 An expert is a list of phases. Each phase names a grip-site target (fixed, or recomputed every step from the
 true scene, e.g. "4 cm from the knob's pivot, 0.3 rad ahead of its angle"), a gripper command and a speed.
 A setpoint moves toward the target at the capped speed and the action asks OSC to reach the setpoint:
-`clip((setpoint - eef) / 0.05, -1, 1)` (0.05 m is OSC_POSE's output range for an action of 1). A capped
+`clip(gain * (setpoint - eef) / 0.05, -1, 1)` (0.05 m is OSC_POSE's output range for an action of 1; the
+gain is 1 unless an expert needs to settle faster on its waypoints). A capped
 setpoint gives smooth, human-like motion and does not overshoot; holding a fixed orientation every step
 keeps contacts predictable. Orientations are world-frame rotation matrices; OSC_POSE takes world-frame
 axis-angle deltas scaled by 0.5 rad.
