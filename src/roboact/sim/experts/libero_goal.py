@@ -273,7 +273,7 @@ class OpenTopDrawerPutBowlInside(LiberoExpert):
     Opened first, the top drawer would hang 10 cm above the bowl (docs/libero.md), with no room to lift it. So
     the bowl is picked (the bowl pick of _PutBowl) and set down 24.5 cm to +y, beyond the cream cheese (it is
     carried 3.5 cm up, over the 1.8 cm box), where the open drawer, its handle and the hand picking the bowl
-    again are at least 5 cm apart in every initial state. The drawer is hooked and pulled as the middle one,
+    again are at least 4 cm apart in every initial state. The drawer is hooked and pulled as the middle one,
     to its stop. The bowl is picked again where it came to rest (read when that pick starts), 6 mm higher,
     so the fingers pass over the cheese box; lifted 4 cm, then straight up to 1.165 m, while turning -90 deg
     about z as the other bowl experts do, so that the hand lies along the drawer's 21 cm width and its ends
