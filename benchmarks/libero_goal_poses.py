@@ -1,7 +1,7 @@
 """Where LIBERO-Goal's objects and fixtures lie over the 50 fixed initial states, and how far apart.
 
-The figures docs/libero.md quotes for why the top-drawer task has no expert (the open drawer's -x wall
-relative to the bowl) come from here:
+The figures docs/libero.md quotes for why the top-drawer expert moves the bowl before it opens the drawer (the
+open drawer's -x wall relative to the bowl) come from here:
 
     python benchmarks/libero_goal_poses.py > docs/results/libero_goal_poses.txt
 """

@@ -53,6 +53,11 @@ def test_demos_and_expert_configs(tmp_path):
     cfg = expert_eval_config(_args("demos", "--evaluate-experts", "--set", "init_states=5"))
     assert (cfg.init_states, cfg.max_steps, cfg.output_dir) == (5, 200, "data/demos")   # -o's default
     assert expert_eval_config(_args("demos", "--evaluate-experts", "--tasks", "all")).tasks == ["all"]
+    assert demos_config(_args("demos")).max_steps is None                          # each task's own cap
+    assert demos_config(_args("demos", "--max-steps", "300")).max_steps == 300
+    cfg = expert_eval_config(_args("demos", "--evaluate-experts", "--max-steps", "300", "-o", "r"))
+    assert (cfg.max_steps, str(cfg.stem), str(cfg.config_path)) == \
+        (300, "r/expert_success_libero_goal_300", "r/expert_eval_config_300.json")
 
 
 def test_demos_bad_set_fails_before_any_simulator(tmp_path, capsys):
@@ -60,6 +65,8 @@ def test_demos_bad_set_fails_before_any_simulator(tmp_path, capsys):
     assert "num_demos: expected an integer, got 'lots'" in capsys.readouterr().err
     assert roboact_main(["demos", "--evaluate-experts", "-o", str(tmp_path / "d"), "--set", "init_states=99"]) == 2
     assert "init_states: must be in [1, 50], got 99" in capsys.readouterr().err
+    assert roboact_main(["demos", "-o", str(tmp_path / "d"), "--max-steps", "0"]) == 2
+    assert "max_steps: must be >= 1 (or null for each task's own cap), got 0" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 

@@ -17,6 +17,7 @@ from roboact.sim.base import Observation, SimError  # noqa: E402
 from roboact.sim.demo_gen import DemosConfig, generate_demos  # noqa: E402
 from roboact.sim.demos import DemoError, Episode, merge_demos, read_demos, write_demos  # noqa: E402
 from roboact.sim.suites import LiberoGoalSuite, TaskLabel  # noqa: E402
+from roboact.utils.config import ConfigError  # noqa: E402
 
 
 def _episode(t: int = 6, size: int = 8, seed: int = 0) -> Episode:
@@ -163,6 +164,9 @@ class FakeSuite(LiberoGoalSuite):
     def make_expert(self, task):
         return FakeExpert()
 
+    def episode_cap(self, task):
+        return None  # FakeEnv's own (8)
+
     def file_attrs(self, env):
         return {"env_args": {"type": 0}, "problem_info": {"language_instruction": "open the drawer"}}
 
@@ -232,11 +236,68 @@ def test_expert_table_is_written_and_resumes(tmp_path, monkeypatch, fake_suite):
     (row,) = table["tasks"]
     assert (row["successes"], row["episodes"], row["failed_init_states"]) == (4, 6, [0, 3])
     assert row["mean_steps_success"] == 4
-    md = (tmp_path / "expert_success_libero_goal.md").read_text()
+    md = (tmp_path / "expert_success_libero_goal_8.md").read_text()      # not the default cap: its own files
     assert "| fake_task | (close, drawer) | 4/6 (67%) | 4 | 4 | 0, 3 |" in md and "roboact demos --evaluate" in md
-    assert json.loads((tmp_path / "expert_success_libero_goal.json").read_text())["overall_success_rate"] == 4 / 6
+    assert json.loads((tmp_path / "expert_success_libero_goal_8.json").read_text())["overall_success_rate"] == 4 / 6
     monkeypatch.setattr(expert_eval, "eval_episode", lambda job: pytest.fail("finished episode rerun"))
     assert expert_eval.evaluate_experts(cfg)["tasks"][0]["successes"] == 4
+
+
+def test_expert_tables_at_two_caps_keep_apart(tmp_path, monkeypatch, fake_suite):
+    """A table at another cap than 200 neither resumes from nor overwrites the 200-step table in the same folder;
+    log rows written before rows carried their cap count as the default cap's."""
+    from roboact.sim import expert_eval
+
+    monkeypatch.setattr(expert_eval, "get_suite", lambda name: FakeSuite())
+    base = dict(tasks=["fake_task"], init_states=3, output_dir=str(tmp_path))
+    default = expert_eval.ExpertEvalConfig(**base)
+    assert default.stem == tmp_path / "expert_success_libero_goal"
+    assert default.config_path == tmp_path / "expert_eval_config.json"
+    old_row = {"task": "fake_task", "init_state": 0, "success": True, "steps": 4}          # no "max_steps"
+    default.stem.with_suffix(".jsonl").write_text(json.dumps(old_row) + "\n")
+    assert expert_eval.evaluate_experts(default)["tasks"][0]["successes"] == 3                # 0 from the log
+    short = expert_eval.ExpertEvalConfig(**base, max_steps=3)                                  # success needs 4
+    assert short.stem == tmp_path / "expert_success_libero_goal_3"
+    assert short.config_path == tmp_path / "expert_eval_config_3.json"
+    assert expert_eval.evaluate_experts(short)["tasks"][0]["successes"] == 0
+    # untouched, and state 0 still the old row's success (FakeEnv fails seed 0 when it is run)
+    assert json.loads(default.stem.with_suffix(".json").read_text())["tasks"][0]["successes"] == 3
+    rows = [json.loads(x) for x in short.stem.with_suffix(".jsonl").read_text().splitlines()]
+    assert [r["max_steps"] for r in rows] == [3, 3, 3]
+    # a log row at another cap (as if the files had been renamed) is rerun, not counted
+    short.stem.with_suffix(".jsonl").write_text(json.dumps({**old_row, "max_steps": 200}) + "\n")
+    assert expert_eval.evaluate_experts(short)["tasks"][0]["successes"] == 0
+
+
+def test_demo_step_cap_is_the_tasks_own_unless_given_and_is_recorded(tmp_path, monkeypatch, fake_suite):
+    monkeypatch.setattr(FakeSuite, "episode_cap", lambda self, task: 3)       # too short: success comes at 4
+    (s,) = generate_demos(DemosConfig(tasks=["fake_task"], num_demos=1, output_dir=str(tmp_path / "a"),
+                                      max_attempts_factor=1.0, video=False))
+    assert s.demos == 0 and s.failed == s.attempts
+    log = (tmp_path / "a" / "libero_goal" / "fake_task" / "attempts.jsonl").read_text()
+    assert "no success within 3 steps" in log
+    cfg = DemosConfig(tasks=["fake_task"], num_demos=2, output_dir=str(tmp_path / "b"), max_steps=5, video=False)
+    assert all(s.complete for s in generate_demos(cfg))
+    f = read_demos(tmp_path / "b" / "libero_goal" / "fake_task_demo.hdf5")
+    assert [f.demo_attrs[k]["max_steps"] for k in f.keys] == [5, 5]
+    assert [f.episode(k).num_samples for k in f.keys] == [5, 5]              # success at 4, one more step to the cap
+    assert f.attrs["generator_config"]["max_steps"] == 5
+
+
+def test_demo_step_cap_must_be_positive():
+    with pytest.raises(ConfigError, match="max_steps: must be >= 1 \\(or null for each task's own cap\\), got 0"):
+        DemosConfig(max_steps=0)
+
+
+def test_libero_goal_caps_are_200_but_300_for_the_top_drawer_task():
+    from roboact.sim.libero import LIBERO_GOAL_TASKS
+    from roboact.sim.suites import get_suite
+
+    suite = get_suite("libero_goal")
+    caps = {t: suite.episode_cap(t) for t in LIBERO_GOAL_TASKS}
+    assert caps.pop("open_the_top_drawer_and_put_the_bowl_inside") == 300
+    assert set(caps.values()) == {200}
+    assert get_suite("metaworld").episode_cap("drawer-close-v3") is None
 
 
 def test_cli_unknown_task_is_a_clear_error(tmp_path, capsys):

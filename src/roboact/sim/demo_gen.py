@@ -43,6 +43,7 @@ class DemosConfig:
     image_size: int = 128
     cameras: list[str] = field(default_factory=list)  # empty: the suite's default (agentview)
     post_success_steps: int = 5                       # keep recording a few steps after success
+    max_steps: int | None = None                      # episode cap; None: each task's own (Suite.episode_cap)
     max_attempts_factor: float = 2.0                  # give up a task after factor * N + 10 attempts
     video: bool = True
     format: str = "hdf5"                              # "lerobot": also <output_dir>/lerobot/<suite>/ (v3.0)
@@ -54,6 +55,8 @@ class DemosConfig:
         check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
         check(16 <= self.image_size <= 1024, "image_size", f"must be in [16, 1024], got {self.image_size}")
         check(self.post_success_steps >= 0, "post_success_steps", "must be >= 0")
+        check(self.max_steps is None or self.max_steps >= 1, "max_steps",
+              f"must be >= 1 (or null for each task's own cap), got {self.max_steps}")
         check(self.max_attempts_factor >= 1.0, "max_attempts_factor", "must be >= 1")
         check(bool(str(self.output_dir).strip()), "output_dir", "must be a path")
 
@@ -76,6 +79,7 @@ class Job:
     image_size: int
     cameras: tuple[str, ...]
     post_success_steps: int
+    max_steps: int | None    # None: the env's own cap
 
 
 # ---------------------------------------------------------------- worker side
@@ -99,13 +103,14 @@ def run_job(job: Job) -> dict:
     result = {"k": job.k, "seed": job.seed}
     try:
         suite = get_suite(job.suite)
-        env = cached_env(suite, job.task, job.image_size, job.cameras)
+        env = cached_env(suite, job.task, job.image_size, job.cameras, max_steps=job.max_steps)
         ep, frames, reason = record_episode(env, suite.make_expert(job.task), suite, job.seed,
                                             job.post_success_steps)
         if ep is None:
             return {**result, "status": "failed", "reason": reason, "seconds": time.perf_counter() - t0}
         ep.attrs.update({"attempt": job.k, "video": job.video_rel if job.video else "",
-                         "num_frames": len(frames), "fps": float(env.fps), "camera": env.cameras[0]})
+                         "num_frames": len(frames), "fps": float(env.fps), "camera": env.cameras[0],
+                         "max_steps": int(env.max_steps)})
         if job.video:  # the video first: the shard is what marks the attempt done on resume
             from roboact.data.video import write_mp4
 
@@ -207,7 +212,8 @@ def _job(cfg: DemosConfig, paths: TaskPaths, k: int, suite) -> Job:
     return Job(cfg.suite, paths.task, k, seed, str(paths.shard(k)),
                str(paths.root / paths.video_rel(seed)) if cfg.video else None, paths.video_rel(seed),
                cfg.image_size,
-               tuple(cfg.cameras) or suite.default_cameras, cfg.post_success_steps)
+               tuple(cfg.cameras) or suite.default_cameras, cfg.post_success_steps,
+               cfg.max_steps or suite.episode_cap(paths.task))
 
 
 def generate_task(cfg: DemosConfig, suite, task: str, pool: WorkerPool, bar=None) -> TaskSummary:

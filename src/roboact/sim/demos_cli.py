@@ -52,7 +52,11 @@ def register(subparsers) -> None:
                    help="evaluate the experts over fixed initial states instead of generating demos")
     p.add_argument("--init-states", type=int, help="with --evaluate-experts: first N scenes (LIBERO: fixed initial states; Meta-World: "
                    "the scenes of a default corpus's first N episodes; default 50)")
-    p.add_argument("--max-steps", type=int, help="with --evaluate-experts: episode cap (default 200)")
+    p.add_argument("--max-steps", type=int,
+                   help="episode cap; demos: default each task's own (libero_goal 200, but 300 for "
+                        "open_the_top_drawer_and_put_the_bowl_inside; metaworld the env's), recorded in each "
+                        "demo's attributes; with --evaluate-experts: default 200, and another cap writes "
+                        "expert_success_<suite>_<cap>.* beside the 200-step table")
     p.set_defaults(func=run)
 
 
@@ -88,18 +92,16 @@ def demos_config(args: argparse.Namespace):
         "suite": args.suite, "tasks": args.tasks, "num_demos": args.num_demos, "output_dir": args.output_dir,
         "workers": args.workers, "seed": args.seed, "image_size": args.image_size, "cameras": args.cameras,
         "post_success_steps": args.post_success_steps, "video": False if args.no_video else None,
-        "format": args.format})
+        "format": args.format, "max_steps": args.max_steps})
 
 
 def _evaluate(args) -> int:
-    from pathlib import Path
-
     from roboact.sim.expert_eval import evaluate_experts
     from roboact.utils.config import save_config
 
     cfg = expert_eval_config(args)
     table = evaluate_experts(cfg)
-    save_config(cfg, Path(cfg.output_dir) / "expert_eval_config.json")
+    save_config(cfg, cfg.config_path)
     for r in table["tasks"]:
         print(f"{r['task']}: {r['successes']}/{r['episodes']}")
     print(f"wrote {cfg.stem}.md and .json")

@@ -7,6 +7,11 @@ scenes of the first episodes of a default `roboact simulate metaworld` corpus, e
 table covers every scripted expert, labelled or not: it is the evidence a task needs before it enters the
 label table (`roboact.sim.metaworld.ATOMIC_TASKS`). Results are appended per episode to a JSONL log, so an
 interrupted evaluation resumes; the tables are rewritten (atomically) from the log at the end.
+
+The cap is part of what a table measures: at the default cap (200) the files are
+`expert_success_<suite>.{md,json,jsonl}`, at any other `expert_success_<suite>_<cap>.*`, so a table at
+300 steps neither resumes from nor overwrites the 200-step one; each log row also records its cap, and
+rows at another cap are never counted.
 """
 from __future__ import annotations
 
@@ -22,12 +27,15 @@ from roboact.utils.config import check
 from roboact.utils.io import atomic_write_json, atomic_write_text
 
 
+DEFAULT_MAX_STEPS = 200   # the paper's episode cap; tables at it keep their historical file names
+
+
 @dataclass
 class ExpertEvalConfig:
     suite: str = "libero_goal"
     tasks: list[str] = field(default_factory=list)   # empty: every task of the suite with a scripted expert
     init_states: int = 50                            # the first n scenes (LIBERO: fixed initial states)
-    max_steps: int = 200
+    max_steps: int = DEFAULT_MAX_STEPS
     workers: int = 1
     output_dir: str = "results"
     command: str = ""                                # the command line, recorded beside the table
@@ -40,8 +48,17 @@ class ExpertEvalConfig:
         check(1 <= self.workers <= 64, "workers", f"must be in [1, 64], got {self.workers}")
 
     @property
+    def cap_suffix(self) -> str:
+        """'' at the default cap, else '_<max_steps>': what tells this cap's files from the default's."""
+        return "" if self.max_steps == DEFAULT_MAX_STEPS else f"_{self.max_steps}"
+
+    @property
     def stem(self) -> Path:
-        return Path(self.output_dir) / f"expert_success_{self.suite}"
+        return Path(self.output_dir) / f"expert_success_{self.suite}{self.cap_suffix}"
+
+    @property
+    def config_path(self) -> Path:
+        return Path(self.output_dir) / f"expert_eval_config{self.cap_suffix}.json"
 
 
 def eval_episode(job: tuple[str, str, int, int]) -> dict:
@@ -54,9 +71,9 @@ def eval_episode(job: tuple[str, str, int, int]) -> dict:
         expert = suite.make_expert(task)
         run = run_expert(env, expert, suite.expert_reset(task, i), solved_at_reset=True)
         return {"task": task, "init_state": i, "success": bool(run.final.success), "steps": run.steps,
-                "phase": suite.phase(expert), "seconds": round(time.perf_counter() - t0, 2)}
+                "max_steps": max_steps, "phase": suite.phase(expert), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as e:  # reported as a failed episode with its reason
-        return {"task": task, "init_state": i, "success": False, "steps": 0,
+        return {"task": task, "init_state": i, "success": False, "steps": 0, "max_steps": max_steps,
                 "error": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -73,7 +90,9 @@ def evaluate_experts(cfg: ExpertEvalConfig) -> dict:
     names = [] if [n.strip().lower() for n in cfg.tasks] == ["all"] else cfg.tasks
     tasks = [expert_task(suite, t) for t in names] or suite.expert_tasks()
     results = result_log(cfg)
-    done = {k: r for k, r in results.read().items() if "error" not in r}
+    # rows from before caps were logged are the default cap's (the only one used then)
+    done = {k: r for k, r in results.read().items()
+            if "error" not in r and r.get("max_steps", DEFAULT_MAX_STEPS) == cfg.max_steps}
     jobs = [(cfg.suite, t, i, cfg.max_steps) for t in tasks for i in range(cfg.init_states) if (t, i) not in done]
     with WorkerPool(cfg.workers) as pool:
         for r in tqdm(pool.run(eval_episode, jobs), total=len(jobs), unit="episode", dynamic_ncols=True):

@@ -38,6 +38,7 @@ class Suite(Protocol):
     def all_tasks(self) -> list[str]: ...     # what "--tasks all" selects: every task with an expert and a label
     def expert_tasks(self) -> list[str]: ...  # every task with a scripted expert, labelled or not
     def expert_reset(self, task: str, i: int) -> dict: ...  # how episode i of the expert table resets
+    def episode_cap(self, task: str) -> int | None: ...  # a demonstration's step cap; None: the env's own
     def canonical(self, task: str) -> str: ...
     def label(self, task: str) -> TaskLabel: ...
     def label_table(self) -> dict[str, tuple[str, str]]: ...  # task -> (action, object), every labelled task
@@ -77,6 +78,12 @@ class LiberoGoalSuite:
     def expert_reset(self, task: str, i: int) -> dict:
         """LIBERO's own evaluation protocol: fixed initial state i."""
         return {"init_state": i}
+
+    def episode_cap(self, task: str) -> int | None:
+        """200 (the paper's cap), or more for a task whose expert needs it (LiberoTask.max_steps)."""
+        from roboact.sim.libero import LIBERO_GOAL_TASKS
+
+        return LIBERO_GOAL_TASKS[self.canonical(task)].max_steps
 
     def canonical(self, task: str) -> str:
         from roboact.sim.libero import short_name
@@ -169,6 +176,9 @@ class MetaWorldSuite:
         from roboact.sim.corpus import episode_seed
 
         return {"seed": episode_seed(0, task, i)}
+
+    def episode_cap(self, task: str) -> int | None:
+        return None  # MetaWorldEnv's own
 
     def canonical(self, task: str) -> str:
         from roboact.sim.metaworld import label_for

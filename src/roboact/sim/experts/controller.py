@@ -3,7 +3,8 @@
 An expert is a list of phases. Each phase names a grip-site target (fixed, or recomputed every step from the
 true scene, e.g. "4 cm from the knob's pivot, 0.3 rad ahead of its angle"), a gripper command and a speed.
 A setpoint moves toward the target at the capped speed and the action asks OSC to reach the setpoint:
-`clip((setpoint - eef) / 0.05, -1, 1)` (0.05 m is OSC_POSE's output range for an action of 1). A capped
+`clip(gain * (setpoint - eef) / 0.05, -1, 1)` (0.05 m is OSC_POSE's output range for an action of 1; the
+gain is 1 unless an expert needs to settle faster on its waypoints). A capped
 setpoint gives smooth, human-like motion and does not overshoot; holding a fixed orientation every step
 keeps contacts predictable. Orientations are world-frame rotation matrices; OSC_POSE takes world-frame
 axis-angle deltas scaled by 0.5 rad.
@@ -77,6 +78,29 @@ class Scene:
 Target = Union[np.ndarray, Callable[[Scene], np.ndarray]]
 
 
+class ReadOnce:
+    """A point read from the scene the first time a phase asks for it, then held.
+
+    For waypoints that are only known once an earlier phase has run (where a set-down object came to rest),
+    yet must not follow the object afterwards: a grasp read every step would move with the lifted object and
+    the lift would never end. `point + offset` is a target at a fixed offset from the same reading. Plans are
+    built anew at every reset, so a reading never outlives its episode.
+    """
+
+    def __init__(self, read: Callable[[Scene], np.ndarray]):
+        self.read = read
+        self.value: np.ndarray | None = None
+
+    def __call__(self, scene: Scene) -> np.ndarray:
+        if self.value is None:
+            self.value = np.asarray(self.read(scene), dtype=np.float64)
+        return self.value.copy()
+
+    def __add__(self, offset) -> Callable[[Scene], np.ndarray]:
+        offset = np.asarray(offset, dtype=np.float64)
+        return lambda scene: self(scene) + offset
+
+
 @dataclass
 class Phase:
     """Move the grip site to `target` with the gripper at `gripper`; done when reached and held `hold` steps,
@@ -103,6 +127,7 @@ class WaypointController:
 
     phases: list[Phase]
     orientation: np.ndarray = field(default_factory=lambda: DOWN.copy())
+    pos_gain: float = 1.0        # > 1 settles on each waypoint sooner (an expert with many waypoints to fit a cap)
     rot_gain: float = 1.0
     index: int = 0
     _setpoint: np.ndarray | None = None
@@ -131,7 +156,7 @@ class WaypointController:
         if not self.done:
             self._advance(phase, scene, eef, goal)
         action = np.zeros(7)
-        action[:3] = np.clip((self._setpoint - eef) / POS_SCALE, -1.0, 1.0)
+        action[:3] = np.clip(self.pos_gain * (self._setpoint - eef) / POS_SCALE, -1.0, 1.0)
         orientation = self.orientation if phase.orientation is None else phase.orientation
         action[3:6] = np.clip(self.rot_gain * rotation_error(orientation, scene.eef_mat()) / ROT_SCALE, -1.0, 1.0)
         action[6] = phase.gripper
