@@ -117,3 +117,34 @@ def test_leakage_probe_skips_a_single_class():
 def test_empty_inputs_give_nan_not_a_crash():
     assert math.isnan(M.recall_video_to_text(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 1))
     assert math.isnan(M.factor_accuracy(torch.zeros(0, 2), torch.eye(2), torch.zeros(0, dtype=torch.long)))
+
+
+def test_cosine_matrix_is_cosine_whatever_the_norms():
+    a = torch.tensor([[3.0, 4.0], [2.0, 0.0]])
+    b = torch.tensor([[1.0, 0.0], [0.0, 5.0], [-1.0, -1.0]])
+    s = 1 / math.sqrt(2)
+    expected = torch.tensor([[0.6, 0.8, -1.4 * s], [1.0, 0.0, -s]])
+    assert torch.allclose(M.cosine_matrix(a, b), expected, atol=1e-6)
+
+
+def test_single_clip_and_chance_edges():
+    # one clip is a valid split (a tiny held-out pair), not an empty one
+    assert M.recall_video_to_text(torch.tensor([[0.2, 0.9]]), torch.tensor([1]), 1) == 1.0
+    assert M.factor_accuracy(torch.tensor([[0.0, 2.0]]), torch.eye(2), torch.tensor([1])) == 1.0
+    assert M.chance_video_to_text(3, 5) == 1.0 and M.chance_video_to_text(4, 1) == 0.25
+    assert math.isnan(M.chance_video_to_text(0, 1))
+
+
+def test_factor_accuracy_shape_errors_name_both_sides():
+    with pytest.raises(ValueError, match="3 features but 2 labels"):
+        M.factor_accuracy(torch.zeros(3, 2), torch.eye(2), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="features have width 3, class features 2"):
+        M.factor_accuracy(torch.zeros(2, 3), torch.eye(2), torch.zeros(2, dtype=torch.long))
+
+
+def test_mean_abs_cos_is_per_clip_then_averaged():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[0.0, 1.0], [1.0, 1.0]])     # clip 0 orthogonal, clip 1 parallel: mean |cos| 0.5
+    out = M.mean_abs_cos({"subject": a, "action": b, "object": a})
+    assert out["subject-action"] == pytest.approx(0.5) and out["subject-object"] == pytest.approx(1.0)
+    assert out["mean"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
