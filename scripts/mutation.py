@@ -116,9 +116,22 @@ def function_of(key: str, module: str) -> str:
     return local.strip("ǁ").replace("ǁ", ".")
 
 
-def diff_of(d: Path, key: str) -> str:
-    out = subprocess.run([mutmut_bin(), "show", key], cwd=d, env=env(), capture_output=True, text=True).stdout
-    return "\n".join(line for line in out.splitlines() if line[:1] in "+-" and not line.startswith(("---", "+++")))
+DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+json.dump({k: get_diff_for_mutant(k) for k in json.load(sys.stdin)}, sys.stdout)
+"""
+
+
+def diffs_of(d: Path, keys: list[str]) -> dict[str, str]:
+    """The changed lines of each mutant, in one process (`mutmut show` per mutant costs a second each)."""
+    res = subprocess.run([sys.executable, "-c", DIFFS], cwd=d, env=env(), input=json.dumps(keys),
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"mutation.py: reading the mutants' diffs in {d} failed:\n{res.stderr[-3000:]}")
+    return {k: "\n".join(line for line in v.splitlines()
+                         if line[:1] in "+-" and not line.startswith(("---", "+++")))
+            for k, v in json.loads(res.stdout).items()}
 
 
 def classify(status: str) -> str:
@@ -172,6 +185,8 @@ def score(name: str, t: Target, equivalent: dict) -> dict:
     counts = {k: 0 for k in (KILLED, SURVIVED, NO_TESTS, TIMEOUT, OTHER, "equivalent")}
     outside = {True: 0, False: 0}     # mutants in functions outside the scope: killed or not
     not_killed = []
+    diffs = diffs_of(d, [k for k, v in statuses.items() if classify(v) != KILLED
+                         and (not t.scope or function_of(k, module) in t.scope)])
     for key, status in sorted(statuses.items(), key=lambda kv: _natural(kv[0])):
         fn = function_of(key, module)
         group = classify(status)
@@ -181,7 +196,7 @@ def score(name: str, t: Target, equivalent: dict) -> dict:
         if group == KILLED:
             counts[KILLED] += 1
             continue
-        entry = {"mutant": key, "function": fn, "status": status, "diff": diff_of(d, key)}
+        entry = {"mutant": key, "function": fn, "status": status, "diff": diffs[key]}
         known = eq.get(key)
         if known is not None and group == SURVIVED:
             if known["diff"] == entry["diff"]:
