@@ -233,13 +233,27 @@ def _version() -> str:
     return out.strip().rsplit(" ", 1)[-1]
 
 
-def summary() -> str:
+def before_pct(name: str, equivalent: dict) -> str:
+    """Kill rate of the first run, before the tests written for this check (baseline/NAME.json), with the
+    same equivalent mutants left out."""
+    p = OUT / "baseline" / f"{name}.json"
+    if not p.exists():
+        return "-"
+    r = json.loads(p.read_text())
+    eq = equivalent.get(name, {})
+    n_eq = sum(1 for e in r["not_killed"] if e["mutant"] in eq and eq[e["mutant"]]["diff"] == e["diff"]
+               and "function" in e and e.get("status") == "survived")
+    counted = r["counted"] + r["counts"].get("equivalent", 0) - n_eq
+    return f"{100 * r['counts']['killed'] / counted:.1f}"
+
+
+def summary(equivalent: dict) -> str:
     rows = ["| module | scope | mutants | killed | survived | no tests | timeout | other | equivalent | "
-            f"killed % (goal {GOAL:.0f}) | run (s) | date |", "|" + "---|" * 12]
+            f"killed % (goal {GOAL:.0f}) | before the new tests | run (s) | date |", "|" + "---|" * 13]
     for name in TARGETS:
         p = OUT / f"{name}.json"
         if not p.exists():
-            rows.append(f"| {TARGETS[name].source} | not run yet |" + " |" * 10)
+            rows.append(f"| {TARGETS[name].source} | not run yet |" + " |" * 11)
             continue
         r = json.loads(p.read_text())
         c = r["counts"]
@@ -251,7 +265,7 @@ def summary() -> str:
         mark = "" if (r["killed_pct"] or 0) >= GOAL else " (below goal)"
         rows.append(f"| {r['module']} | {scope} | {r['counted'] + c['equivalent']} | {c['killed']} | "
                     f"{c['survived']} | {c['no tests']} | {c['timeout']} | {c['other']} | {c['equivalent']} | "
-                    f"{r['killed_pct']}{mark} | {r['wall_s']:.0f} | {r['date'][:10]} |")
+                    f"{r['killed_pct']}{mark} | {before_pct(name, equivalent)} | {r['wall_s']:.0f} | {r['date'][:10]} |")
     eq_rows = ["| module | mutant | change | why it cannot change behaviour |", "|---|---|---|---|"]
     for name in TARGETS:
         p = OUT / f"{name}.json"
@@ -263,7 +277,8 @@ def summary() -> str:
                 eq_rows.append(f"| {name} | {e['mutant'].rsplit('.', 1)[-1]} | `{change}` | {e['equivalent']} |")
     text = ("# Mutation testing: killed / survived per module\n\n"
             "Written by `python scripts/mutation.py` (see docs/testing.md) from the per-module JSONs next to this "
-            "file, which list every mutant that was not killed with its diff.\n\n" + "\n".join(rows) + "\n\n"
+            "file, which list every mutant that was not killed with its diff. \"before the new tests\": the first run "
+            "(baseline/), scored with the same equivalent mutants left out.\n\n" + "\n".join(rows) + "\n\n"
             "## Equivalent mutants (left out of the kill rate)\n\n" + "\n".join(eq_rows) + "\n")
     atomic_write_text(OUT / "summary.md", text)
     return text
@@ -292,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             r = (score if args.rescore else run_module)(name, TARGETS[name], equivalent)
             print(f"[mutation] {name}: {r['counts']} -> {r['killed_pct']}% killed in {r['wall_s']:.0f} s",
                   flush=True)
-    print(summary())
+    print(summary(equivalent))
     return 0
 
 
