@@ -97,7 +97,13 @@ def prepare(name: str, t: Target) -> Path:
         sys.exit("mutation.py: pyproject.toml already has [tool.mutmut]; this script writes its own per module")
     conf = {"source_paths": ["src"], "only_mutate": [t.source],
             "pytest_add_cli_args_test_selection": list(t.tests),
-            "pytest_add_cli_args": ["-p", "no:cacheprovider"]}
+            "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+            # with plain fork (mutmut's default) and torch's own thread count, every losses.py mutant ran ~40x
+            # longer than its tests and timed out; a fork server (mutmut's advice for torch) plus one thread
+            # per worker (env()) ran them at normal speed
+            "process_isolation": "forkserver",
+            # generous: this runs on shared machines, where a slow mutant must not pass for a killed one
+            "timeout_multiplier": 30.0, "timeout_constant": 10.0}
     lines = [f"{k} = {json.dumps(v)}" for k, v in conf.items()]
     (d / "pyproject.toml").write_text(pyproject + "\n[tool.mutmut]\n" + "\n".join(lines) + "\n")
     return d
@@ -106,6 +112,8 @@ def prepare(name: str, t: Target) -> Path:
 def env() -> dict:
     e = dict(os.environ)
     e.pop("PYTHONPATH", None)    # the mutants must be what `import roboact` finds
+    # mutmut runs one worker per core; one thread each keeps them from oversubscribing the cores
+    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return e
 
 
