@@ -125,3 +125,21 @@ def test_report_json_names_each_row_and_keeps_tasks_without_cells():
     assert abl["overall"]["final"]["n"] == 0 and rep["interval"] == "95% Student-t interval over seeds"
     row = RowReport("x", "roboact", "RoboAct-CLIP", "ok", {}, {"a": {0: cell(0.5, 0.5)}})
     assert row.overall([], "final").n == 0 and row.interval("b", "final").n == 0
+
+
+def test_markdown_of_a_report_written_before_output_stride_and_runtime_were_recorded():
+    from roboact.policy.report import to_markdown
+
+    rep = published_report()
+    rep["config"]["encoder"] = {"backbone": "lite0-minilm"}        # what those runs used: fused, stride 1, eager
+    del rep["runtime"]
+    assert "their `fused` output (window stride 1); image-tower runtime `eager`." in to_markdown(rep, "II")
+
+
+def test_multitask_note_names_every_unseen_task_or_none():
+    from roboact.policy.report import to_markdown
+
+    none = to_markdown(published_report({"train_tasks": ["a", "b"], "unseen_tasks": []}), "II")
+    assert "Overall is the mean over every column.\n" in none and "unseen" not in none
+    two = to_markdown(published_report({"train_tasks": [], "unseen_tasks": ["a", "b"]}), "II")
+    assert "never trained on (a, b), only their instruction is new to the policy." in two
