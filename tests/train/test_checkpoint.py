@@ -100,9 +100,22 @@ def test_load_restores_step_weights_scheduler_and_every_rng(tmp_path):
     assert [random.random() for _ in range(3)] == after[2]
 
 
+def test_load_into_a_fresh_model_takes_the_seen_triplets_of_the_run(tmp_path):
+    """A run that already registered its training triplets (the reversal augmentation samples only those)
+    resumes into a model built fresh, which has none yet."""
+    heads, opt, sched = _trainer(0)
+    heads.register_seen_triplets(torch.tensor([[0, 1, 2], [1, 0, 3]]))
+    folder = save_checkpoint(tmp_path, 3, heads, opt, sched, {})
+    fresh, opt2, sched2 = _trainer(0)
+    assert fresh.seen_triplets.shape != heads.seen_triplets.shape
+    load_checkpoint(folder, fresh, opt2, sched2)
+    assert torch.equal(fresh.seen_triplets, heads.seen_triplets)
+
+
 def test_load_refuses_a_checkpoint_of_another_model_config(tmp_path):
     heads, opt, sched = _trainer(0)
     folder = save_checkpoint(tmp_path, 3, heads, opt, sched, {})
     other, opt2, sched2 = _trainer(0, embed_dim=8)
-    with pytest.raises(ValueError, match="checkpoint model config differs from this run's config"):
+    with pytest.raises(ValueError, match="checkpoint model config differs from this run's config; resume with "
+                                         "the same config, or train into a new --out folder"):
         load_checkpoint(folder, other, opt2, sched2)
