@@ -101,7 +101,7 @@ def test_load_restores_step_weights_scheduler_and_every_rng(tmp_path):
 
 
 def test_load_into_a_fresh_model_takes_the_seen_triplets_of_the_run(tmp_path):
-    """A run that already registered its training triplets (the reversal augmentation samples only those)
+    """A run that already registered its training triplets (eq. 19 samples its recombinations from them)
     resumes into a model built fresh, which has none yet."""
     heads, opt, sched = _trainer(0)
     heads.register_seen_triplets(torch.tensor([[0, 1, 2], [1, 0, 3]]))
