@@ -117,3 +117,74 @@ def test_leakage_probe_skips_a_single_class():
 def test_empty_inputs_give_nan_not_a_crash():
     assert math.isnan(M.recall_video_to_text(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 1))
     assert math.isnan(M.factor_accuracy(torch.zeros(0, 2), torch.eye(2), torch.zeros(0, dtype=torch.long)))
+
+
+def test_cosine_matrix_is_cosine_whatever_the_norms():
+    a = torch.tensor([[3.0, 4.0], [2.0, 0.0]])
+    b = torch.tensor([[1.0, 0.0], [0.0, 5.0], [-1.0, -1.0]])
+    s = 1 / math.sqrt(2)
+    expected = torch.tensor([[0.6, 0.8, -1.4 * s], [1.0, 0.0, -s]])
+    assert torch.allclose(M.cosine_matrix(a, b), expected, atol=1e-6)
+
+
+def test_single_clip_and_chance_edges():
+    # one clip is a valid split (a tiny held-out pair), not an empty one
+    assert M.recall_video_to_text(torch.tensor([[0.2, 0.9]]), torch.tensor([1]), 1) == 1.0
+    assert M.factor_accuracy(torch.tensor([[0.0, 2.0]]), torch.eye(2), torch.tensor([1])) == 1.0
+    assert M.chance_video_to_text(3, 5) == 1.0 and M.chance_video_to_text(4, 1) == 0.25
+    assert math.isnan(M.chance_video_to_text(0, 1))
+
+
+def test_factor_accuracy_shape_errors_name_both_sides():
+    with pytest.raises(ValueError, match="3 features but 2 labels"):
+        M.factor_accuracy(torch.zeros(3, 2), torch.eye(2), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="features have width 3, class features 2"):
+        M.factor_accuracy(torch.zeros(2, 3), torch.eye(2), torch.zeros(2, dtype=torch.long))
+
+
+def test_mean_abs_cos_is_per_clip_then_averaged():
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[0.0, 1.0], [1.0, 1.0]])     # clip 0 orthogonal, clip 1 parallel: mean |cos| 0.5
+    out = M.mean_abs_cos({"subject": a, "action": b, "object": a})
+    assert out["subject-action"] == pytest.approx(0.5) and out["subject-object"] == pytest.approx(1.0)
+    assert out["mean"] == pytest.approx((0.5 + 1.0 + 0.5) / 3)
+
+
+def test_input_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"similarity matrix must be \(clips, captions\), got shape \(3,\)"):
+        M.recall_video_to_text(torch.zeros(3), torch.zeros(3, dtype=torch.long), 1)
+    with pytest.raises(ValueError, match=r"caption_ids must have shape \(2,\), got \(3,\)"):
+        M.recall_video_to_text(torch.zeros(2, 4), torch.zeros(3, dtype=torch.long), 1)
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        M.recall_text_to_video(torch.zeros(2, 2), torch.tensor([0, 1]), 0)
+
+
+def test_text_to_video_edges_one_caption_empty_and_k_beyond_the_clips():
+    assert M.recall_text_to_video(torch.tensor([[0.5], [0.1]]), torch.tensor([0, 0]), 1) == 1.0
+    assert math.isnan(M.recall_text_to_video(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), 1))
+    assert M.chance_text_to_video(torch.tensor([0]), 1) == 1.0          # one clip: always found
+    assert M.chance_text_to_video(torch.tensor([0, 1]), 5) == 1.0       # k > N: every caption found
+    assert math.isnan(M.chance_text_to_video(torch.zeros(0, dtype=torch.long), 1))
+    # caption 1 has no clip: averaged over captions 0 and 2 only, each 1 of 3 clips -> P(top 1) = 1/3
+    assert M.chance_text_to_video(torch.tensor([0, 2, 2]), 1) == pytest.approx((1 / 3 + 2 / 3) / 2)
+
+
+def test_leakage_probe_reference_rates_convergence_and_two_classes():
+    xtr, ytr = _probe_data(True, 200, 0)
+    ytr2, yev2 = (ytr > 0).long(), torch.tensor([0, 0, 0, 1])           # train majority: 1, not the first class
+    p = M.leakage_probe(xtr, ytr2, xtr[:4], yev2)                       # two classes, four eval clips
+    assert int(torch.bincount(ytr2).argmax()) == 1
+    assert p is not None and p.n_classes == 2 and p.constant_probe == 0.25
+    assert p.chance == 0.75 and p.converged
+    one = M.leakage_probe(xtr, ytr, xtr[:1], ytr[:1])                    # one eval clip is still a probe
+    assert one is not None and one.n_eval == 1
+    assert not M.leakage_probe(xtr, ytr, xtr, ytr, max_iter=1).converged
+
+
+def test_leakage_probe_reads_a_factor_whatever_the_feature_scale():
+    # the information sits in one feature a thousand times smaller than the noise features: the probe
+    # standardises, so it still reads it (an unscaled, regularised probe would report no leakage)
+    xtr, ytr = _probe_data(False, 300, 0)
+    xev, yev = _probe_data(False, 300, 1)
+    xtr[:, 0], xev[:, 0] = 1e-3 * (ytr.float() + 0.1 * xtr[:, 0]), 1e-3 * (yev.float() + 0.1 * xev[:, 0])
+    assert M.leakage_probe(xtr, ytr, xev, yev).accuracy > 0.9

@@ -149,3 +149,56 @@ def test_frame_loss_targets_layernormed_frames_and_is_scale_invariant():
     assert L.loss_frame(decoded, frames).item() == pytest.approx(((decoded - target) ** 2).mean().item(), rel=1e-5)
     assert L.loss_frame(target, frames).item() == pytest.approx(0.0, abs=1e-6)
     assert L.loss_frame(decoded, 10 * frames).item() == pytest.approx(L.loss_frame(decoded, frames).item(), rel=1e-4)
+
+
+# --- details a training run relies on without seeing them ---------------------------------------------------
+
+def test_aux_sums_every_factor_ignores_unlabelled_clips_and_defaults_alpha_to_one():
+    ce4 = math.log(4)                                           # uniform logits over 4 classes
+    logits = {"action": torch.zeros(3, 4), "object": torch.zeros(3, 4), "subject": torch.zeros(1, 4)}
+    labels = {"action": torch.tensor([0, -1, 2]), "object": torch.tensor([1, 1, 1])}   # -1: no label
+    # object has no alpha (weight 1), subject has no labels (skipped), action is weighted 3
+    assert L.loss_aux_eq22(logits, labels, {"action": 3.0}).item() == pytest.approx(4 * ce4, rel=1e-5)
+    one_clip = {"action": torch.tensor([[2.0, 0.0]])}          # a batch of one clip still trains
+    assert L.loss_aux_eq22(one_clip, {"action": torch.tensor([1])}, {}).item() == pytest.approx(
+        F.cross_entropy(one_clip["action"], torch.tensor([1])).item())
+
+
+def test_aux_without_any_usable_factor_is_a_zero_like_the_logits():
+    z = L.loss_aux_eq22({"subject": torch.zeros(2, 1, dtype=torch.float64)}, {"subject": torch.zeros(2)}, {})
+    assert z.item() == 0.0 and z.dtype == torch.float64 and z.shape == ()
+    assert L.loss_aux_eq22({}, {}, {}).item() == 0.0
+
+
+def test_defaults_are_the_papers_choices_symmetric_clip_and_absolute_similarity():
+    torch.manual_seed(1)
+    v, t = torch.randn(4, 6), torch.randn(4, 6)
+    both = 0.5 * (L.loss_clip_eq23(v, t, 5.0, symmetric=False) + L.loss_clip_eq23(t, v, 5.0, symmetric=False))
+    assert L.loss_clip_eq23(v, t, 5.0).item() == pytest.approx(both.item(), rel=1e-6)
+    x = torch.randn(3, 6)
+    assert L.loss_sim_eq11(x, -x, x).item() == pytest.approx(1.0)       # |cos|: anti-correlation counts
+
+
+def test_sim_and_recomb_are_per_row_cosines_whatever_the_scale():
+    torch.manual_seed(2)
+    s, a, o = torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 3)
+    cos = torch.stack([F.cosine_similarity(p, q, dim=1) for p, q in ((s, a), (s, o), (a, o))]).abs().mean()
+    assert L.loss_sim_eq11(s, a, o).item() == pytest.approx(cos.item(), rel=1e-5)
+    assert L.loss_sim_eq11(1e-3 * s, 1e-3 * a, o).item() == pytest.approx(cos.item(), rel=1e-5)   # small branches
+    r, t = torch.randn(4, 6), torch.randn(4, 6)
+    ref = F.cross_entropy(7.0 * F.normalize(r, dim=1) @ F.normalize(t, dim=1).T, torch.arange(4))
+    assert L.loss_recomb_eq19(3 * r, 0.5 * t, 7.0).item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_contrastive_losses_build_their_targets_where_the_inputs_live():
+    # training on a GPU: a target made on the CPU next to logits elsewhere fails (the meta device stands in)
+    v, t = torch.randn(4, 6, device="meta"), torch.randn(4, 6, device="meta")
+    assert L.loss_clip_eq23(v, t, 5.0).device.type == "meta"
+    assert L.loss_recomb_eq19(v, t, 5.0).device.type == "meta"
+
+
+def test_tcn_draws_edges_three_states_and_two_clips():
+    pos, other = L.tcn_draws(2, 3, generator=torch.Generator().manual_seed(0))
+    assert pos.tolist() == [[0, 1, 2], [0, 1, 2]] and other.tolist() == [1, 0]
+    shifts = {int(L.tcn_draws(3, 5, generator=torch.Generator().manual_seed(s))[1][0]) for s in range(30)}
+    assert shifts == {1, 2}                                     # any other clip, not only the next one

@@ -288,3 +288,82 @@ def test_tcn_on_too_few_frames_is_a_clear_error():
     model = RoboActCLIP(small_config(lambda_tcn=1.0))
     with pytest.raises(ValueError, match="at least 3 per-frame states"):
         model(*make_batch(4, 3, model.cfg))
+
+
+# --- loss assembly: every term from losses.py, fed this config's settings (not the functions' defaults) -----
+
+def _outputs(model, b=6, n=8, seed=0):
+    frames, text, labels = make_batch(b, n, model.cfg, seed=seed)
+    return frames, text, labels, model(frames, text, labels)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_each_term_uses_the_configured_setting(symmetric):
+    from roboact.models import losses as L
+
+    cfg = small_config(clip_symmetric=symmetric, sim_abs=not symmetric, l2_coef=0.37,
+                       alpha_subject=0.3, alpha_action=1.9, alpha_object=0.6)
+    torch.manual_seed(0)
+    model = RoboActCLIP(cfg)
+    _, _, labels, out = _outputs(model)
+    scale = model.temperature_scale()
+    assert out.losses["clip"].item() == pytest.approx(
+        L.loss_clip_eq23(out.video, out.text["fused"], scale, symmetric=symmetric).item(), rel=1e-6)
+    assert out.losses["sim"].item() == pytest.approx(
+        L.loss_sim_eq11(out.subject, out.action, out.object, absolute=not symmetric).item(), rel=1e-6)
+    assert out.losses["l2"].item() == pytest.approx(
+        L.loss_l2_eq12(out.subject, out.action, out.object, coef=0.37).item(), rel=1e-6)
+    alphas = {"subject": 0.3, "action": 1.9, "object": 0.6}
+    assert out.losses["aux"].item() == pytest.approx(L.loss_aux_eq22(out.logits, labels, alphas).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_data_parallel_clip_loss_contrasts_against_every_ranks_rows(symmetric):
+    """What DDP training computes on rank 1 of 2: a gather returning (rank 0's rows, then ours; our offset)."""
+    from roboact.models import losses as L
+
+    torch.manual_seed(0)
+    model = RoboActCLIP(small_config(clip_symmetric=symmetric))
+    frames, text, labels = make_batch(6, 8, model.cfg)
+
+    def peer(x):                        # rank 0's six rows: any rows that are not ours will do
+        return 2.0 * x.detach().flip(0) + 1.0
+
+    def gather(x):
+        return torch.cat([peer(x), x]), 6
+
+    out = model(frames, text, labels, gather=gather)
+    v_all, t_all = gather(out.video)[0], gather(out.text["fused"])[0]
+    want = L.loss_clip_eq23(out.video, out.text["fused"], model.temperature_scale(), symmetric=symmetric,
+                            text_all=t_all, video_all=v_all, offset=6)
+    assert out.losses["clip"].item() == pytest.approx(want.item(), rel=1e-6)
+    alone = model(frames, text, labels).losses["clip"]
+    assert abs(out.losses["clip"].item() - alone.item()) > 1e-3        # the other rank's rows count
+
+
+def test_recombination_counts_from_two_triplets_and_the_temperature_caps_at_100():
+    torch.manual_seed(0)
+    model = RoboActCLIP(small_config())
+    frames, text, labels = make_batch(16, 8, model.cfg)
+    model.update_banks(model(frames, text, labels), labels, step=0)
+    trip = model.sample_triplets(2)
+    assert len(trip) == 2
+    out = model(frames, text, labels, recomb=(trip, torch.randn(2, model.cfg.text_dim)))
+    assert out.losses["recomb"].item() > 1e-3
+    with torch.no_grad():
+        model.logit_scale.fill_(10.0)                                  # exp(10) would be 22026
+    assert model.temperature_scale().item() == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("targets, idx", [("last", [-1]), ("first_last", [0, -1])])
+def test_frame_term_rebuilds_the_configured_frames(targets, idx):
+    from roboact.models import losses as L
+
+    torch.manual_seed(0)
+    model = RoboActCLIP(small_config(lambda_frame=1.0, frame_targets=targets))
+    frames, _, _, out = _outputs(model, n=5)
+    decoded = model.frame_decoder(out.video).view(out.video.shape[0], len(idx), -1)
+    want = L.loss_frame(decoded, frames[:, idx])
+    assert out.losses["frame"].item() == pytest.approx(want.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="frame-reconstruction term needs the clip's frame features"):
+        model.frame_loss(out.video, None)

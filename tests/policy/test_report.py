@@ -1,6 +1,7 @@
 """Tables II/III from hand-made cells whose means and intervals are known: success is in percent, a task's
 row is the mean over seeds, and "overall" averages the tasks within each seed before the interval."""
 import math
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,72 @@ def test_rows_pretrained_on_evaluated_tasks_or_an_unknown_corpus_are_marked():
     md = table_markdown(rep, "II", "final")
     assert "| clean | " in md and "| leaky [pretrained on evaluated tasks: a] | " in md
     assert "| lost [pretraining corpus unknown] | " in md
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def published_report(multitask=None):
+    """Rows in an order that catches a table that stops early: a row that did not run, then an ablation that
+    belongs only to Table III (and never ran task b), then the full model; an expert below 100%."""
+    pre = {"text": "18 Meta-World tasks", "eval_tasks_seen": []}
+    off = RowReport("R3M", "r3m", "baseline", "not run: no weights", {"text": "-", "eval_tasks_seen": []})
+    abl = RowReport("Ablation 1", "roboact", "ablation 1 (no temporal)", "ok", pre,
+                    {"a": {0: cell(0.25, 0.5), 1: cell(0.75, 0.5)}}, input="fused vector")
+    enc = RowReport("RoboAct-CLIP", "roboact", "RoboAct-CLIP", "ok", pre,
+                    {"a": {s: cell(f, 0.9) for s, f in enumerate((0.5, 0.6, 0.7))},
+                     "b": {s: cell(f, 0.3) for s, f in enumerate((0.1, 0.2, 0.3))}}, input="fused vector")
+    expert = {"a": {"success_rate": 0.75, "successes": 3, "episodes": 4},
+              "b": {"success_rate": 0.5, "successes": 1, "episodes": 2}}
+    meta = {"suite": "libero_goal" if multitask else "metaworld", "mode": "full",
+            "config": {"rollouts": 20, "max_steps": 200, "num_demos": 50, "seeds": 3,
+                       "encoder": {"backbone": "lite0-minilm", "output": "tokens", "stride": 5}},
+            "runtime": "openvino", "command": "roboact policy --suite metaworld",
+            "timing_ms_per_step": {"RoboAct-CLIP": {"agent": 3.25, "env": 10.04},
+                                   "Ablation 1": {"agent": 2.0, "env": 9.0}}}
+    if multitask:
+        meta["multitask"] = multitask
+    return build_report(meta, ["a", "b"], expert, [off, abl, enc])
+
+
+@pytest.mark.parametrize("table,multitask,golden", [
+    ("II", None, "table_II.md"), ("III", None, "table_III.md"),
+    ("II", {"train_tasks": ["a"], "unseen_tasks": ["b"]}, "table_II_multitask.md")])
+def test_published_markdown_matches_the_hand_checked_tables(table, multitask, golden):
+    """The whole published page, checked by hand once: Ablation 1 final on task a is 50.0 ± 317.7 (25 and 75,
+    t(1) = 12.706), RoboAct-CLIP 60.0 ± 24.8; the expert 75 (3/4), 50 (1/2), overall 62.5; a task that never
+    ran (Ablation 1, b) and an overall without common seeds print "-"; each table keeps only its rows; the paper's and the
+    public reference numbers are the published ones. A change here changes what users publish: review the
+    diff, then rewrite the file from to_markdown(published_report(...), table)."""
+    from roboact.policy.report import to_markdown
+
+    assert to_markdown(published_report(multitask), table) == (GOLDEN / golden).read_text()
+
+
+def test_report_json_names_each_row_and_keeps_tasks_without_cells():
+    rep = published_report()
+    abl = rep["rows"][1]
+    assert {k: abl[k] for k in ("name", "kind", "role", "input")} == {
+        "name": "Ablation 1", "kind": "roboact", "role": "ablation 1 (no temporal)", "input": "fused vector"}
+    assert abl["tasks"]["b"]["final"]["n"] == 0 and abl["tasks"]["b"]["per_seed"] == {}
+    assert abl["overall"]["final"]["n"] == 0 and rep["interval"] == "95% Student-t interval over seeds"
+    row = RowReport("x", "roboact", "RoboAct-CLIP", "ok", {}, {"a": {0: cell(0.5, 0.5)}})
+    assert row.overall([], "final").n == 0 and row.interval("b", "final").n == 0
+
+
+def test_markdown_of_a_report_written_before_output_stride_and_runtime_were_recorded():
+    from roboact.policy.report import to_markdown
+
+    rep = published_report()
+    rep["config"]["encoder"] = {"backbone": "lite0-minilm"}        # what those runs used: fused, stride 1, eager
+    del rep["runtime"]
+    assert "their `fused` output (window stride 1); image-tower runtime `eager`." in to_markdown(rep, "II")
+
+
+def test_multitask_note_names_every_unseen_task_or_none():
+    from roboact.policy.report import to_markdown
+
+    none = to_markdown(published_report({"train_tasks": ["a", "b"], "unseen_tasks": []}), "II")
+    assert "Overall is the mean over every column.\n" in none and "unseen" not in none
+    two = to_markdown(published_report({"train_tasks": [], "unseen_tasks": ["a", "b"]}), "II")
+    assert "never trained on (a, b), only their instruction is new to the policy." in two

@@ -27,3 +27,28 @@ def test_t_quantiles_match_scipy():
     for df in (*range(1, 31), 31, 40, 60, 120, 1000):
         assert t_quantile_975(df) == pytest.approx(float(stats.t.ppf(0.975, df)), abs=2e-4), df
     assert len(T975) == 30
+
+
+# t_{0.975, df} from scipy.stats.t.ppf(0.975, df) (scipy 1.17.1), kept here so the check runs without scipy
+EXACT_T975 = {31: 2.039513446396408, 35: 2.030107928250343, 40: 2.021075390306273, 60: 2.0002978220142604,
+              120: 1.9799304050824402, 1000: 1.9623390808264083}
+
+
+def test_beyond_the_table_the_expansion_is_within_2e_6_of_the_exact_quantile():
+    # Every interval with more than 30 seeds scales with this number; an error in one term of the
+    # expansion moves it by 1e-5 to 2e-4, invisible at the table's looser tolerance above.
+    for df, exact in EXACT_T975.items():
+        assert t_quantile_975(df) == pytest.approx(exact, abs=2e-6), df
+    assert t_quantile_975(30) == T975[-1]          # up to 30 the table itself, not the expansion
+    with pytest.raises(ValueError, match="degrees of freedom must be >= 1, got 0"):
+        t_quantile_975(0)
+
+
+def test_interval_dict_and_empty_or_single_seed_cells():
+    d = t_interval([50.0, 70.0, 90.0]).to_dict()    # what the JSON reports store
+    assert set(d) == {"mean", "low", "high", "n", "std", "half_width", "method"}
+    assert d["half_width"] == pytest.approx(4.3027 * 20 / math.sqrt(3), rel=1e-4)
+    assert d["method"] == "95% Student-t over seeds" and d["n"] == 3
+    empty = t_interval([])
+    assert math.isnan(empty.mean) and empty.fmt() == "-" and empty.to_dict()["half_width"] is None
+    assert t_interval([40.0]).n == 1
