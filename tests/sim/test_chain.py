@@ -72,6 +72,17 @@ def test_chain_initial_state_has_the_bowl_in_the_shut_drawer(start):
     np.testing.assert_allclose(arm, env.sim_state()[1:1 + 7], atol=0.01)   # rad: 5 settling steps more
 
 
+def test_committed_evaluation_starts_are_what_the_construction_gives(start):
+    """docs/results/chain/chain_starts_eval.json (the cache `roboact chain starts` wrote) holds, for LIBERO's
+    fixed initial state 0, the very state the construction builds now: the experts are deterministic."""
+    from pathlib import Path
+
+    cached = S.ChainStarts.load(Path(__file__).parents[2] / "docs/results/chain/chain_starts_eval.json")[0]
+    assert cached.source == start.source and cached.seed == start.seed
+    np.testing.assert_allclose(cached.state, start.state, atol=1e-6)
+    np.testing.assert_allclose(cached.place_at, start.place_at, atol=1e-9)
+
+
 def test_predicates_on_constructed_states(start):
     env, scene = _scene_at(start)
     q = env.model.jnt_qposadr[env.model.joint(TOP_JOINT).id]

@@ -83,8 +83,9 @@ class PickBowlFromDrawer(_ChainExpert):
     """Let go of the handle, grip the bowl's -x wall from above with the fingers closing along x (the way the
     top-drawer expert lowered it in), lift it 6 mm, slide it 2 cm toward the drawer's front, lift it clear.
 
-    The slide is for a drawer opened only as far as "open" needs (-0.14): then the bowl's far rim is still 6 mm
-    under the cabinet's top panel, which a straight lift would catch.
+    The slide is for a drawer opened only as far as "open" needs (-0.14, where stage 1 hands over): then the
+    bowl's far rim is still 1 cm under the cabinet's top panel, which a straight lift would catch
+    (docs/results/chain/geometry.txt).
     """
 
     orientation = BOWL_CARRY

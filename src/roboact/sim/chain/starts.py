@@ -159,7 +159,7 @@ def build_starts(cfg: StartsConfig, command: str = "", workers: int = 1) -> dict
     dropped = [{"base": r["k"], "reason": r["reason"]} for r in rows if not r["ok"]]
     out = {"split": cfg.split, "base_task": BASE_TASK, "base_scenes": cfg.count, "built": len(starts),
            "dropped": dropped, "command": command, "config": asdict(cfg),
-           "construction": __doc__.split("\n\n", 2)[1].strip(), "starts": starts}
+           "construction": "\n\n".join(__doc__.split("\n\n")[1:3]).strip(), "starts": starts}
     atomic_write_json(cfg.path, out)
     return out
 
