@@ -156,6 +156,12 @@ def test_demos_one_file_per_stage_and_a_failed_episode_is_dropped(tmp_path, monk
         np.testing.assert_array_equal(ep.states[0], run.states[total])
         total += ep.num_samples
     assert total == len(run.actions)
+    # the multi-task policy's demo reader takes a stage's file as one more task
+    from roboact.policy.data import open_demos
+    from roboact.policy.suites import get_bench_suite
+
+    for stage in STAGES:
+        assert open_demos(get_bench_suite("libero_goal"), stage.name, tmp_path / "out", 1, 1).keys == ["demo_0"]
 
 
 def test_a_crash_while_writing_an_episode_leaves_nothing(tmp_path, monkeypatch, run, start):
