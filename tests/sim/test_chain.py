@@ -21,7 +21,8 @@ import mujoco  # noqa: E402
 
 from roboact.sim.chain import demos as D  # noqa: E402
 from roboact.sim.chain import starts as S  # noqa: E402
-from roboact.sim.chain.rollout import ChainRun, chain_env, in_a_row, run_chain, summarize_chain  # noqa: E402
+from roboact.sim.chain.rollout import (ChainRun, chain_env, in_a_row, in_a_row_over_seeds, run_chain,  # noqa: E402
+                                       summarize_chain)
 from roboact.sim.chain.stages import (STAGES, PlaceBowlOnTable, bowl_on_table, bowl_picked,  # noqa: E402
                                       drawer_closed, drawer_open)
 from roboact.sim.experts.controller import Scene  # noqa: E402
@@ -232,3 +233,24 @@ def test_bad_inputs_are_named(tmp_path, start):
         env.reset(state=np.asarray(start.state))
     with pytest.raises(ValueError, match="place_at"):
         PlaceBowlOnTable().plan(None)
+
+
+def test_a_switch_decides_when_the_instruction_changes_and_the_predicate_scores(start):
+    """The judge's mode: a switch that fires at once ends the chain at stage 1 (switched early); one that
+    never fires ends it when stage 1's budget is spent (no switch), although the drawer was opened."""
+    env = chain_env()
+    early = run_chain(env, start, switch=lambda k, obs: True)
+    assert (early.completed, early.failure, len(early.actions)) == (0, "switched early", 1)
+    short = (replace(STAGES[0], budget=80), *STAGES[1:])
+    never = run_chain(env, start, stages=short, switch=lambda k, obs: False)
+    assert (never.completed, never.failure, len(never.actions)) == (0, "no switch", 80)
+    assert any(never.flags), "stage 1's predicate held meanwhile; only the switch was missing"
+    oracle_budget = run_chain(env, start, stages=(replace(STAGES[0], budget=20), *STAGES[1:]))
+    assert (oracle_budget.completed, oracle_budget.failure) == (0, "budget")
+
+
+def test_in_a_row_over_seeds_gives_each_seed_and_a_t_interval():
+    rows = in_a_row_over_seeds({0: [4, 2], 1: [4, 4], 2: [0, 4]}, 4)
+    assert [r["per_seed"] for r in rows][1] == {0: 1.0, 1: 1.0, 2: 0.5}
+    assert rows[3]["mean"] == pytest.approx((0.5 + 1.0 + 0.5) / 3) and rows[3]["n"] == 3
+    assert rows[3]["low"] < rows[3]["mean"] < rows[3]["high"]

@@ -4,7 +4,13 @@
 next stage starts from that very state (the instruction switches at once, as in CALVIN). The episode stops
 at the first stage that runs out of budget: what counts is how many stages were completed in a row. The
 actor of a stage is its scripted expert here; a policy conditioned on the stage's instruction takes its
-place in a policy evaluation (roboact.sim.chain has the same loop for both: `act(stage, obs)`).
+place in a policy evaluation (the same loop for both: `act(env, stage, obs, first_step_of_stage)`).
+
+Who switches the instruction is a second choice. By default the oracle does (the stage's predicate). With
+`switch` (e.g. the judge's detector on the camera stream) the instruction switches when `switch` fires
+instead, and the predicate only scores: the stage counts as done if its predicate holds at that moment; a
+switch before that ends the chain there ("switched early"), as does a stage whose budget runs out without a
+switch, even if its predicate held meanwhile ("no switch").
 """
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ class ChainRun:
     actions: list[np.ndarray]
     states: list[np.ndarray]            # flattened MuJoCo state with each observation
     flags: list[bool]
-    stage_ends: list[int]               # for each completed stage: actions taken when its predicate first held
+    stage_ends: list[int]               # for each completed stage: actions taken when it ended (predicate or switch)
     failed_phase: str = ""              # where the first stage that failed stopped (its expert's phase)
+    failure: str = ""                   # "budget", or with a switch "switched early" / "no switch"
 
     @property
     def completed(self) -> int:
@@ -64,21 +71,23 @@ def expert_actor(start: ChainStart) -> Callable:
 
 
 def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple[Stage, ...] = STAGES,
-              keep: bool = False) -> ChainRun:
+              keep: bool = False, switch: Callable[[int, Observation], bool] | None = None) -> ChainRun:
     """Reset `env` to `start` and run the stages in order with `act(env, stage, obs, first_step_of_stage)`
-    (default: the scripted experts). `keep`: keep every observation and state (demos); otherwise only the
-    last, so an evaluation does not hold hundreds of observations."""
+    (default: the scripted experts). `switch(stage_index, obs)`: when the instruction switches (default: when
+    the stage's predicate holds). `keep`: keep every observation and state (demos); otherwise only the last,
+    so an evaluation does not hold hundreds of observations."""
     from roboact.sim.experts.controller import Scene
 
     act = act or expert_actor(start)
     obs = env.reset(seed=start.seed, state=np.asarray(start.state, dtype=np.float64))
     scene = Scene(env.model, env.data)
     run = ChainRun([obs], [], [env.sim_state()], [], [])
-    for stage in stages:
+    for k, stage in enumerate(stages):
         n = 0
-        while not stage.done(scene):
+        while switch is not None or not stage.done(scene):
             if n >= stage.budget:
                 run.failed_phase = getattr(act, "phase", lambda: "?")()
+                run.failure = "budget" if switch is None else "no switch"
                 return run
             action = np.asarray(act(env, stage, obs, n == 0), dtype=np.float64)
             obs = env.step(action)
@@ -90,6 +99,12 @@ def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple
                 run.states.append(env.sim_state())
             else:
                 run.observations[-1:] = [obs]
+            if switch is not None and switch(k, obs):
+                if not run.flags[-1]:
+                    run.failed_phase = getattr(act, "phase", lambda: "?")()
+                    run.failure = "switched early"
+                    return run
+                break
         run.stage_ends.append(len(run.actions))
     return run
 
@@ -129,6 +144,16 @@ def in_a_row(completed: list[int], n_stages: int) -> list[float]:
     """CALVIN's numbers: the share of episodes that completed at least k stages in a row, k = 1..n_stages."""
     total = len(completed)
     return [sum(c >= k for c in completed) / total if total else float("nan") for k in range(1, n_stages + 1)]
+
+
+def in_a_row_over_seeds(completed_by_seed: dict[int, list[int]], n_stages: int = len(STAGES)) -> list[dict]:
+    """For k = 1..n_stages: each seed's share of episodes completing >= k stages in a row, their mean and 95%
+    t-interval over seeds (roboact.utils.stats: seeds are the unit of replication, not episodes)."""
+    from roboact.utils.stats import t_interval
+
+    per_seed = {seed: in_a_row(c, n_stages) for seed, c in sorted(completed_by_seed.items())}
+    return [{"stages": k + 1, "per_seed": {seed: shares[k] for seed, shares in per_seed.items()},
+             **t_interval([shares[k] for shares in per_seed.values()]).to_dict()} for k in range(n_stages)]
 
 
 def summarize_chain(rows: list[dict], stages: tuple[Stage, ...] = STAGES) -> dict:
