@@ -78,3 +78,22 @@ def test_judge_switch_restarts_its_stream_per_stage_with_that_stage_threshold():
     assert switch.scores == [[0.25, 0.5, 0.75, 1.0], [0.25, 0.5, 0.75, 1.0]]
     with pytest.raises(IndexError, match="given 2 stages"):
         switch(2, _obs())
+
+
+@pytest.mark.sim
+def test_evaluate_chain_from_the_committed_evaluation_starts():
+    """One episode from the committed evaluation split with the experts as the actor: all four stages under
+    the oracle; none when a switch fires at once (switched early)."""
+    from pathlib import Path
+
+    pytest.importorskip("libero.libero", reason="needs roboact[sim]")
+    from roboact.policy.chain import evaluate_chain
+    from roboact.sim.chain.rollout import expert_actor
+
+    starts = str(Path(__file__).parents[2] / "docs/results/chain/chain_starts_eval.json")
+    oracle = evaluate_chain(expert_actor, starts, 1, 64, "agentview")
+    assert oracle["switch"] == "oracle" and oracle["in_a_row"] == [1.0, 1.0, 1.0, 1.0]
+    early = evaluate_chain(expert_actor, starts, 1, 64, "agentview", make_switch=lambda: lambda k, obs: True)
+    assert early["in_a_row"] == [0.0] * 4 and early["rows"][0]["failure"] == "switched early"
+    with pytest.raises(ValueError, match="holds 50 chain initial states"):
+        evaluate_chain(expert_actor, starts, 51, 64, "agentview")

@@ -79,3 +79,25 @@ class JudgeSwitch:
         score = float((s.prob if s.prob is not None else s.cosine)[0])
         self.scores[-1].append(score)
         return self.detector.step(score)
+
+
+def evaluate_chain(make_actor, starts: str, episodes: int, image_size: int, camera: str,
+                   make_switch=None) -> dict:
+    """Run the chain from the first `episodes` chain initial states of `starts` (the eval split) with
+    `make_actor(start)` as the actor (ChainPolicyActor, or roboact.sim.chain.rollout.expert_actor) and, when
+    given, `make_switch()` as the instruction switch (JudgeSwitch; default the oracle). One seed's rows and
+    its CALVIN shares (`in_a_row`); `roboact.sim.chain.rollout.in_a_row_over_seeds` joins seeds."""
+    from roboact.sim.chain.rollout import chain_env, run_chain, summarize_chain
+    from roboact.sim.chain.starts import ChainStarts
+
+    chosen = ChainStarts.load(starts).starts[:episodes]
+    if len(chosen) < episodes:
+        raise ValueError(f"{starts}: holds {len(chosen)} chain initial states, asked for {episodes} episodes")
+    env = chain_env(image_size, (camera,))
+    rows = []
+    for s in chosen:
+        act = make_actor(s)
+        run = run_chain(env, s, act, switch=make_switch() if make_switch else None)
+        rows.append({"index": s.index, "source": s.source, "completed": run.completed,
+                     "stage_steps": run.stage_steps(), "failed_phase": run.failed_phase, "failure": run.failure})
+    return {"switch": "judge" if make_switch else "oracle", "rows": rows, **summarize_chain(rows)}
