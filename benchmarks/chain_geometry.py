@@ -37,9 +37,12 @@ def main(path: str) -> None:
     print(f"top drawer floor, top surface z: {top_z(env, FLOOR):.4f}")
     print(f"top drawer front wall, top z: {top_z(env, WALL_FRONT):.4f}")
     print(f"cabinet top panel, underside z: {top_z(env, TOP_PANEL, -1.0):.4f}")
+    bowl_geoms = [env.model.geom(g).name for g in range(env.model.ngeom)
+                  if env.model.geom_bodyid[g] == env.model.body(BOWL).id]
     print(f"bowl height (highest point of its geoms above its origin): "
-          f"{max(top_z(env, env.model.geom(g).name) for g in range(env.model.ngeom) if env.model.geom_bodyid[g] == env.model.body(BOWL).id) - bowl[2]:.4f}")
-    print(f"cabinet origin: {scene.body_pos(CABINET).round(4)}; bowl - cabinet (xy): {(bowl - scene.body_pos(CABINET))[:2].round(4)}")
+          f"{max(top_z(env, g) for g in bowl_geoms) - bowl[2]:.4f}")
+    cabinet = scene.body_pos(CABINET)
+    print(f"cabinet origin: {cabinet.round(4)}; bowl - cabinet (xy): {(bowl - cabinet)[:2].round(4)}")
     # the bowl rides with the drawer: opened to q it is (q_now - q) further out (+y)
     q_now = scene.qpos(TOP_JOINT)
     panel = env.data.geom(TOP_PANEL)

@@ -59,7 +59,8 @@ def run_starts(args: argparse.Namespace) -> int:
 
     cfg = _config(lambda: StartsConfig(split=args.split, count=args.count, output_dir=args.output_dir))
     out = build_starts(cfg, command=_command(), workers=args.workers)
-    print(f"{out['built']}/{out['base_scenes']} chain initial states built, {len(out['dropped'])} dropped -> {cfg.path}")
+    print(f"{out['built']}/{out['base_scenes']} chain initial states built, {len(out['dropped'])} dropped "
+          f"-> {cfg.path}")
     for d in out["dropped"]:
         print(f"  dropped base scene {d['base']}: {d['reason']}")
     return 0

@@ -16,7 +16,6 @@ Demos come from the train set of chain initial states (sampled placements), neve
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import shutil
 import time
@@ -28,8 +27,6 @@ import numpy as np
 from roboact.sim.chain.stages import STAGES
 from roboact.sim.chain.starts import ChainStart, ChainStarts
 from roboact.utils.config import check
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,7 +102,8 @@ def demo_job(job: tuple[dict, str, int, tuple[str, ...], bool]) -> dict:
                     "stage_steps": run.stage_steps(), "seconds": round(time.perf_counter() - t0, 2)}
         if min(run.stage_steps()) < 1:
             return {**row, "status": "failed", "stage": run.stage_steps().index(0) + 1,
-                    "phase": "done at its start (nothing to demonstrate)", "seconds": round(time.perf_counter() - t0, 2)}
+                    "phase": "done at its start (nothing to demonstrate)",
+                    "seconds": round(time.perf_counter() - t0, 2)}
         final = _episode_dir(Path(root), start.index)
         tmp = final.with_name(final.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,7 +15,7 @@ switch, even if its predicate held meanwhile ("no switch").
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -203,8 +203,8 @@ def chain_markdown(table: dict) -> str:
              f"({table['starts']}).", ""]
     if table.get("command"):
         lines += ["Command:", "", f"    {table['command']}", ""]
-    lines += ["| stage | instruction | budget | success (of attempted) | mean steps | max steps | failed (start: phase) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| stage | instruction | budget | success (of attempted) | mean steps | max steps "
+              "| failed (start: phase) |", "|---|---|---|---|---|---|---|"]
     for k, s in enumerate(table["stages"], 1):
         mean = f"{s['mean_steps']:.0f}" if s["mean_steps"] is not None else "-"
         failed = ", ".join(f"{f['index']}: {f['phase']}" for f in s["failed"]) or "none"

@@ -25,8 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from roboact.sim.base import SimError
 from roboact.utils.config import check
 
