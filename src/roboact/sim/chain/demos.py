@@ -115,6 +115,7 @@ def demo_job(job: tuple[dict, str, int, tuple[str, ...], bool]) -> dict:
 
             write_mp4(Path(root) / video_rel(start.index), np.stack([o.rgb[cameras[0]] for o in run.observations]),
                       fps=env.fps)
+        shutil.rmtree(final, ignore_errors=True)   # the same episode from a run killed before its log row
         os.replace(tmp, final)   # all four segments appear at once, or none
         return {**row, "status": "ok", "stage_steps": run.stage_steps(), "seconds": round(time.perf_counter() - t0, 2)}
     except Exception as e:  # logged and retried on the next run
