@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "encode": "roboact.commands.encode",
     "simulate": "roboact.sim.cli",
     "demos": "roboact.sim.demos_cli",
+    "chain": "roboact.sim.chain.cli",
     "curate": "roboact.data.curate.cli",
     "extract": "roboact.data.extract_cli",
     "split": "roboact.data.split_cli",

@@ -237,23 +237,36 @@ class LiberoEnv:
     def steps_taken(self) -> int:
         return self._t
 
-    def reset(self, seed: int | None = None, init_state: int | None = None) -> Observation:
+    def reset(self, seed: int | None = None, init_state: int | None = None,
+              state: np.ndarray | None = None) -> Observation:
         """Fixed initial state `init_state` (0..49) if given, else a placement sampled with `seed`.
 
         Fixtures (cabinet, stove, rack) are placed by LIBERO's samplers on every reset and are not part of
         the fixed initial states (they move by a centimetre or two), so `reset(init_state=i)` seeds the
         sampler with `seed` or, if none is given, with `i`: the same call always gives the same scene.
+        `state` (a flattened MuJoCo state, as `sim_state()` returns) is loaded instead of a fixed initial
+        state, after the placement sampled with `seed` has put the fixtures where they were when that state
+        was saved: how the instruction chain (roboact.sim.chain) starts from scenes it built itself.
         """
         self._check_open()
         if init_state is not None and not 0 <= init_state < len(self.init_states):
             raise SimError(f"{self.task}: init_state {init_state} out of range [0, {len(self.init_states)})")
+        if state is not None:
+            state = np.asarray(state, dtype=np.float64).reshape(-1)
+            if state.shape != self.init_states[0].shape or not np.all(np.isfinite(state)):
+                raise SimError(f"{self.task}: a state to load must be {self.init_states[0].size} finite numbers "
+                               f"(a flattened MuJoCo state of this scene), got shape {state.shape}")
+            if seed is None and init_state is None:
+                raise SimError(f"{self.task}: loading a state needs the seed that placed its fixtures")
         if seed is None and init_state is not None:
             seed = init_state
         if seed is not None:
             self._env.seed(int(seed))  # LIBERO's samplers draw from numpy's global generator
         raw = self._guarded(self._env.reset)
         self._reset_gripper_command()
-        if init_state is not None:
+        if state is not None:
+            raw = self._guarded(self._env.set_init_state, state)
+        elif init_state is not None:
             raw = self._guarded(self._env.set_init_state, self.init_states[init_state])
         settle = np.zeros(ACTION_DIM)
         settle[-1] = -1.0

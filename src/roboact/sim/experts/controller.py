@@ -74,6 +74,23 @@ class Scene:
     def qpos(self, joint: str) -> float:
         return float(self.data.joint(joint).qpos[0])
 
+    def touching(self, body: str) -> set[str]:
+        """Names of the bodies in contact with `body` now (MuJoCo's contact list after the last step)."""
+        d, m = self.data, self.model
+        me = m.body(body).id
+        out = set()
+        for c in d.contact[:d.ncon]:
+            a, b = m.geom_bodyid[c.geom1], m.geom_bodyid[c.geom2]
+            if a == me and b != me:
+                out.add(m.body(b).name)
+            elif b == me and a != me:
+                out.add(m.body(a).name)
+        return out
+
+    def body_up(self, name: str) -> float:
+        """Cosine between the body's z axis and the world's (1: upright)."""
+        return float(self.data.body(name).xmat[8])
+
 
 Target = Union[np.ndarray, Callable[[Scene], np.ndarray]]
 
