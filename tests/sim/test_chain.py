@@ -179,6 +179,14 @@ def test_a_crash_while_writing_an_episode_leaves_nothing(tmp_path, monkeypatch, 
     row = D.demo_job((asdict(start), str(tmp_path), 64, ("agentview",), False))
     assert row["status"] == "error" and "disk full" in row["reason"]
     assert not D._episode_dir(tmp_path, start.index).exists()
+    # a folder left by a run killed after writing it but before its log row is replaced by the rerun
+    monkeypatch.setattr(demos_mod, "write_demos", real)
+    left = D._episode_dir(tmp_path, start.index)
+    left.mkdir(parents=True)
+    (left / "stale.txt").write_text("from a killed run")
+    row = D.demo_job((asdict(start), str(tmp_path), 64, ("agentview",), False))
+    assert row["status"] == "ok", row
+    assert sorted(p.name for p in left.iterdir()) == sorted(f"{st.name}.hdf5" for st in STAGES)
 
 
 def test_build_starts_drops_and_counts_failed_scenes_and_resumes(tmp_path, monkeypatch):
