@@ -143,6 +143,7 @@ def test_demos_one_file_per_stage_and_a_failed_episode_is_dropped(tmp_path, monk
                              image_size=64, video=False)
     summary = D.generate_chain_demos(cfg)
     assert summary["kept"] == 1 and summary["episodes"] == [1]
+    assert [(f["demos"], f["steps_min"]) for f in summary["files"]] == [(1, n) for n in run.stage_steps()]
     assert summary["dropped"] == [{"index": 0, "stage": 3, "phase": "grasp"}]
     root = tmp_path / "out" / "libero_goal"
     assert not (root / "chain" / "episodes" / "start_00000").exists()
