@@ -143,6 +143,7 @@ def test_demos_one_file_per_stage_and_a_failed_episode_is_dropped(tmp_path, monk
                              image_size=64, video=False)
     summary = D.generate_chain_demos(cfg)
     assert summary["kept"] == 1 and summary["episodes"] == [1]
+    assert [(f["demos"], f["steps_min"]) for f in summary["files"]] == [(1, n) for n in run.stage_steps()]
     assert summary["dropped"] == [{"index": 0, "stage": 3, "phase": "grasp"}]
     root = tmp_path / "out" / "libero_goal"
     assert not (root / "chain" / "episodes" / "start_00000").exists()
@@ -179,6 +180,14 @@ def test_a_crash_while_writing_an_episode_leaves_nothing(tmp_path, monkeypatch, 
     row = D.demo_job((asdict(start), str(tmp_path), 64, ("agentview",), False))
     assert row["status"] == "error" and "disk full" in row["reason"]
     assert not D._episode_dir(tmp_path, start.index).exists()
+    # a folder left by a run killed after writing it but before its log row is replaced by the rerun
+    monkeypatch.setattr(demos_mod, "write_demos", real)
+    left = D._episode_dir(tmp_path, start.index)
+    left.mkdir(parents=True)
+    (left / "stale.txt").write_text("from a killed run")
+    row = D.demo_job((asdict(start), str(tmp_path), 64, ("agentview",), False))
+    assert row["status"] == "ok", row
+    assert sorted(p.name for p in left.iterdir()) == sorted(f"{st.name}.hdf5" for st in STAGES)
 
 
 def test_build_starts_drops_and_counts_failed_scenes_and_resumes(tmp_path, monkeypatch):

@@ -89,5 +89,5 @@ def run_demos(args: argparse.Namespace) -> int:
     print(f"{s['kept']}/{cfg.num_demos} chained episodes kept from {s['attempted']} attempted, "
           f"{len(s['dropped'])} dropped, {s['errors']} errors")
     for f in s["files"]:
-        print(f"  {f}")
+        print(f"  {f['path']}: {f['demos']} demos, {f['steps_min']}-{f['steps_max']} steps")
     return 0 if s["kept"] >= cfg.num_demos else 1

@@ -175,10 +175,19 @@ def generate_chain_demos(cfg: ChainDemosConfig) -> dict:
                    ({"index": r["index"], "stage": r["stage"], "phase": r["phase"]}
                     for r in rows.values() if r.get("status") == "failed"), key=lambda d: d["index"]),
                "errors": sum(r.get("status") == "error" for r in rows.values()),
-               "files": [str(root / "libero_goal" / f"{s.name}_demo.hdf5") for s in STAGES] if chosen else [],
+               "files": [_file_stats(root / "libero_goal" / f"{s.name}_demo.hdf5") for s in STAGES] if chosen else [],
                "episodes": chosen, "config": asdict(cfg)}
     atomic_write_json(root / "libero_goal" / "chain" / "summary.json", summary)
     return summary
+
+
+def _file_stats(path: Path) -> dict:
+    from roboact.sim.demos import DemoFile
+
+    f = DemoFile(path)
+    steps = list(f.lengths.values())
+    return {"path": str(path), "instruction": f.instruction, "demos": len(f), "steps_mean": float(np.mean(steps)),
+            "steps_min": min(steps), "steps_max": max(steps), "bytes": path.stat().st_size}
 
 
 def _demo_keys_by_start(path: Path) -> dict[int, str]:
