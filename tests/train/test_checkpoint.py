@@ -44,6 +44,16 @@ def test_optimizer_state_round_trips_through_json_and_safetensors_whatever_its_k
             assert torch.equal(got["state"][pid][k], v) if torch.is_tensor(v) else got["state"][pid][k] == v
 
 
+def test_a_parameter_whose_state_is_only_scalars_round_trips():
+    params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(2)]
+    opt = torch.optim.SGD(params, lr=0.1)                       # plain SGD keeps no tensors
+    opt.state[params[1]]["count"] = 7
+    tensors, meta = optimizer_to_parts(opt)
+    fresh = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2)) for _ in range(2)], lr=0.1)
+    optimizer_from_parts(fresh, tensors, json.loads(json.dumps(meta)))
+    assert tensors == {} and fresh.state_dict()["state"] == {1: {"count": 7}}
+
+
 # --- save / load on a small model ---------------------------------------------------------------------------
 
 def _trainer(seed: int = 0, **cfg):
@@ -77,8 +87,18 @@ def test_save_keeps_the_newest_two_by_default_and_replaces_a_step_saved_again(tm
     save_checkpoint(tmp_path, 4, heads, opt, sched, {}, keep=1)
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000004"]
     again = save_checkpoint(tmp_path, 4, heads, opt, sched, {"note": "again"}, keep=1)   # e.g. a stop after a save
-    assert json.loads((again / "config.json").read_text())["train"] == {"note": "again"}
+    saved = json.loads((again / "config.json").read_text())
+    assert saved["train"] == {"note": "again"} and saved["step"] == 4
     assert not list((tmp_path / "checkpoints").glob(".*"))   # no temporary folder left behind
+
+
+def test_a_save_after_one_that_crashed_midway_succeeds(tmp_path):
+    heads, opt, sched = _trainer()
+    crashed = tmp_path / "checkpoints" / ".step_00000005.tmp"
+    crashed.mkdir(parents=True)
+    (crashed / "model.safetensors").write_bytes(b"half")
+    assert save_checkpoint(tmp_path, 5, heads, opt, sched, {}).name == "step_00000005"
+    assert latest_checkpoint(tmp_path).name == "step_00000005" and not crashed.exists()
 
 
 def test_load_restores_step_weights_scheduler_and_every_rng(tmp_path):
