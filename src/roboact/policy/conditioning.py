@@ -16,9 +16,6 @@ second), so nothing here runs per control step.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-
 import torch
 
 from roboact.policy.suites import PolicyError
@@ -89,7 +86,3 @@ def condition_identity(condition: str, train_instructions: list[str], settings,
     if condition == "roboact-text":
         ident["checkpoint"] = checkpoint_digest
     return ident
-
-
-def vectors_digest(vectors: torch.Tensor) -> str:
-    return hashlib.sha256(json.dumps([round(float(x), 6) for x in vectors.flatten()]).encode()).hexdigest()[:12]
