@@ -315,13 +315,19 @@ class CellJob:
 def cell_key(identity: dict, job: CellJob) -> str:
     """Hash of everything that changes a cell's result. The attention-pooling settings change only token rows,
     so only theirs carry them (every other cell keeps the key it had before token inputs existed)."""
+    return settings_key({"encoder": identity, "suite": job.suite, "task": job.task, "seed": job.seed,
+                         "demo": job.source.sha256, "demos": job.source.keys, "rollouts": job.rollouts,
+                         "max_steps": job.max_steps, "image_size": job.image_size}, identity, job.train)
+
+
+def settings_key(blob: dict, identity: dict, train: BCTrainConfig) -> str:
+    """10 hex digits of sha256 over `blob` + the BC settings + the package version; the pooling settings
+    count only for token rows. One- and multi-task cells share it, so both keep the same rules."""
     from roboact import __version__
 
-    train = asdict(job.train)
-    pool = train.pop("pool")
-    blob = {"encoder": identity, "suite": job.suite, "task": job.task, "seed": job.seed,
-            "demo": job.source.sha256, "demos": job.source.keys, "train": train,
-            "rollouts": job.rollouts, "max_steps": job.max_steps, "image_size": job.image_size, "v": __version__}
+    train_d = asdict(train)
+    pool = train_d.pop("pool")
+    blob = {**blob, "train": train_d, "v": __version__}
     if identity.get("output") == "tokens":
         blob["pool"] = pool
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:10]

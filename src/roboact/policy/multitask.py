@@ -17,7 +17,6 @@ cell has, so the tables (report.py) are the same code for both.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -61,17 +60,14 @@ class MultiTaskJob:
 
 def multitask_key(identity: dict, condition: dict, job: MultiTaskJob) -> str:
     """Hash of everything that changes a multi-task cell's result."""
-    from roboact import __version__
+    from roboact.policy.benchmark import settings_key
 
-    train = asdict(job.train)
-    pool = train.pop("pool")
-    blob = {"encoder": identity, "condition": condition, "suite": job.suite, "train_tasks": job.train_tasks,
-            "eval_tasks": job.eval_tasks, "instructions": job.instructions, "seed": job.seed,
-            "demos": {t: [s.sha256, s.keys] for t, s in job.sources.items()}, "train": train,
-            "rollouts": job.rollouts, "max_steps": job.max_steps, "image_size": job.image_size, "v": __version__}
-    if identity.get("output") == "tokens":
-        blob["pool"] = pool
-    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return settings_key({"encoder": identity, "condition": condition, "suite": job.suite,
+                         "train_tasks": job.train_tasks, "eval_tasks": job.eval_tasks,
+                         "instructions": job.instructions, "seed": job.seed,
+                         "demos": {t: [s.sha256, s.keys] for t, s in job.sources.items()},
+                         "rollouts": job.rollouts, "max_steps": job.max_steps, "image_size": job.image_size},
+                        identity, job.train)
 
 
 def concat_sets(sets: list[DemoSet]) -> tuple[DemoSet, torch.Tensor]:
