@@ -9,6 +9,9 @@
 #   pretrain-old   paper-faithful, ablation 1 (no temporal), ablation 2 (no disentanglement) x seeds 0-2,
 #                  and seed 0 of the two extra terms (lambda_tcn, lambda_frame), on the old corpus
 #   corpus-new     the roboact-sawyer-panda recipe: corpus, extraction, 3 pretraining seeds (no install)
+#   pretrain-new-terms  seed 0 of the two extra terms (lambda_tcn, lambda_frame) on the new corpus, the recipe's
+#                  training config otherwise
+#   screen-new     Meta-World screening rows of the new-corpus encoders (fused+frame, fused)
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -23,11 +26,24 @@ MW_DEMOS=runs/policy_bf16/demos
 MW_CACHE=runs/policy_bf16/cache
 SCREEN="$R policy --suite metaworld --mode custom --num-demos 50 --seeds 3 --rollouts 20 --steps 5000 --eval-every 5000
   --videos 0 --demos $MW_DEMOS --cache $MW_CACHE --runtime openvino --stride 5 -o $S/mw-screen --no-progress"
+NEW=runs/pretrain/roboact-sawyer-panda
+NEW0="RoboAct-CLIP paper-faithful, new corpus (roboact-sawyer-panda), seed 0=$NEW/models/seed0/final"
 OLD0="RoboAct-CLIP paper-faithful, old corpus (18 MW tasks), seed 0=$S/models/old_full_s0/final"
 
 train() {  # config name, seed
   local out=$S/models/$1_s$2
-  [ -f "$out/final/model.safetensors" ] || $R train --config scripts/study12/$1.json --set seed=$2 --out "$out"
+  [ -f "$out/final/model.safetensors" ] || $R train --config scripts/study12/$1.json --set seed=$2 --out "$out" \
+    $(resume_flag "$out")
+}
+
+resume_flag() {  # a run stopped part-way continues from its last checkpoint
+  if compgen -G "$1/checkpoints/*" > /dev/null; then echo --resume; fi
+}
+
+train_new() {  # term (tcn|frame); the recipe's own training config with that term on, seed 0
+  local out=$S/models/new_$1_s0
+  [ -f "$out/final/model.safetensors" ] || $R train --config $NEW/models/seed0/train_config.json \
+    --set seed=0 model.lambda_$1=0.5 --out "$out" $(resume_flag "$out")
 }
 
 for stage in "$@"; do
@@ -40,6 +56,13 @@ for stage in "$@"; do
       train old_tcn 0; train old_frame 0 ;;
     corpus-new)
       $R pretrain --recipe roboact-sawyer-panda --out runs/pretrain/roboact-sawyer-panda --workers 2 --no-install ;;
+    pretrain-new-terms)
+      train_new tcn; train_new frame ;;
+    screen-new)
+      $SCREEN --workers 2 --output fused+frame --no-backbone-row --model "$NEW0" \
+        --model "RoboAct-CLIP + time-contrastive (lambda_tcn 0.5), new corpus, seed 0=$S/models/new_tcn_s0/final" \
+        --model "RoboAct-CLIP + frame term (lambda_frame 0.5), new corpus, seed 0=$S/models/new_frame_s0/final"
+      $SCREEN --workers 2 --output fused --no-backbone-row --model "$NEW0" ;;
     demos)
       $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
       $R demos --suite libero_goal -n 50 --workers 2 -o runs/policy_libero/demos ;;
@@ -50,6 +73,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new pretrain-new-terms screen-new demos screen)" >&2; exit 2 ;;
   esac
 done
