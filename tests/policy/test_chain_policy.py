@@ -97,3 +97,207 @@ def test_evaluate_chain_from_the_committed_evaluation_starts():
     assert early["in_a_row"] == [0.0] * 4 and early["rows"][0]["failure"] == "switched early"
     with pytest.raises(ValueError, match="holds 50 chain initial states"):
         evaluate_chain(expert_actor, starts, 51, 64, "agentview")
+
+
+# --- `roboact policy --multitask --chain` ---------------------------------------------------------------------
+def test_chain_options_name_the_bad_field():
+    from roboact.policy.benchmark import BenchmarkConfig
+    from roboact.policy.chain import ChainSettings
+    from roboact.utils.config import ConfigError
+
+    with pytest.raises(ConfigError, match="chain.episodes"):
+        ChainSettings(episodes=0)
+    with pytest.raises(ConfigError, match="chain.switches"):
+        ChainSettings(switches=["oracle", "oracle"])
+    with pytest.raises(ConfigError, match="chain.switches"):
+        ChainSettings(switches=["human"])
+    with pytest.raises(ConfigError, match="chain.judge_objective"):
+        ChainSettings(judge_objective="auc")
+    with pytest.raises(ConfigError, match="chain.enabled: the instruction chain runs in LIBERO-Goal"):
+        BenchmarkConfig(suite="metaworld", tasks=["plate-slide-v3", "pick-place-v3"], multitask=True,
+                        chain=ChainSettings(enabled=True))
+    with pytest.raises(ConfigError, match="chain.enabled"):
+        BenchmarkConfig(suite="libero_goal", tasks=["turn_on_the_stove"], chain=ChainSettings(enabled=True))
+    # one task is enough when the stages train beside it
+    BenchmarkConfig(suite="libero_goal", mode="custom", tasks=["turn_on_the_stove"], multitask=True,
+                    chain=ChainSettings(enabled=True))
+    assert [s.budget for s in ChainSettings(stage_budget=7).stages()] == [7] * len(STAGES)
+    assert ChainSettings().stages() == STAGES
+
+
+def test_judge_delays_measure_each_switch_against_the_predicate():
+    from roboact.policy.chain import judge_delays
+
+    # stage 1: predicate from its 3rd step, switch at its 5th; stage 2: predicate and switch at its 2nd step;
+    # stage 3: the judge never fires though the predicate held (budget 4 spent)
+    flags = [False, False, True, True, True] + [False, True] + [False, True, True, True]
+    out = judge_delays(flags, [5, 7], "no switch")
+    assert out == [{"stage": 1, "held": 3, "fired": 5, "outcome": "on_time", "delay": 2},
+                   {"stage": 2, "held": 2, "fired": 2, "outcome": "on_time", "delay": 0},
+                   {"stage": 3, "held": 2, "fired": None, "outcome": "missed", "delay": None}]
+    assert judge_delays([False, False], [], "switched early") == [
+        {"stage": 1, "held": None, "fired": 2, "outcome": "early", "delay": None}]
+    assert judge_delays([False] * 3, [], "no switch")[0]["outcome"] == "not done"
+    assert [d["outcome"] for d in judge_delays([True, True], [1, 2], "")] == ["on_time", "on_time"]
+
+
+def _chain_run(completed: list[int], switch: str) -> dict:
+    rows = [{"index": i, "completed": c, "stage_steps": [10] * c, "failed_phase": "", "failure": "" if c == 4 else
+             "budget", **({"switching": [{"stage": 1, "held": 3, "fired": 5, "outcome": "on_time", "delay": 2}]}
+                         if switch == "judge" else {})} for i, c in enumerate(completed)]
+    from roboact.sim.chain.rollout import summarize_chain
+
+    return {"status": "ok", "switch": switch, "rows": rows, **summarize_chain(rows)}
+
+
+def test_chain_report_gives_each_switch_calvin_shares_over_seeds():
+    from roboact.policy.chain import ChainSettings, chain_markdown, chain_report
+
+    settings = ChainSettings(enabled=True, episodes=4)
+    chains = {"RoboAct-CLIP [roboact-text]": {0: {"oracle": _chain_run([4, 2, 0, 1], "oracle"),
+                                                  "judge": _chain_run([1, 0, 0, 0], "judge")},
+                                              1: {"oracle": _chain_run([4, 4, 1, 0], "oracle"),
+                                                  "judge": _chain_run([2, 1, 0, 0], "judge")}},
+              "backbone [sentence]": {0: {"oracle": _chain_run([0, 0, 0, 0], "oracle"),
+                                          "judge": {"status": "not run: no judge"}}}}
+    names = ["RoboAct-CLIP [roboact-text]", "backbone [sentence]", "backbone [roboact-text]"]
+    rep = chain_report(settings, names, {"backbone [roboact-text]": "not run: no text branch"}, chains)
+    rows = {r["name"]: r["switches"] for r in rep["rows"]}
+    oracle = rows["RoboAct-CLIP [roboact-text]"]["oracle"]["in_a_row"]
+    # seed 0: >=1 stage 3/4, >=2 2/4, >=3 1/4, 4 1/4; seed 1: 3/4, 2/4, 2/4, 2/4
+    assert [k["mean"] for k in oracle] == pytest.approx([0.75, 0.5, 0.375, 0.375])
+    assert oracle[2]["per_seed"] == {0: 0.25, 1: 0.5} and oracle[2]["n"] == 2
+    judge = rows["RoboAct-CLIP [roboact-text]"]["judge"]
+    assert [k["mean"] for k in judge["in_a_row"]] == pytest.approx([0.375, 0.125, 0.0, 0.0])
+    assert judge["switching"]["on_time"] == 8 and judge["switching"]["delay_mean"] == 2.0
+    assert rows["backbone [sentence]"]["judge"] == {"status": "not run: no judge"}
+    assert rows["backbone [roboact-text]"]["oracle"]["status"] == "not run: no text branch"
+    md = "\n".join(chain_markdown(rep))
+    assert "| RoboAct-CLIP [roboact-text] | oracle | 75.0 ± 0.0 | 50.0 ± 0.0 | 37.5 ± 158.8 | 37.5 ± 158.8 |  |" in md
+    assert "| backbone [sentence] | oracle | 0.0 (1 seed) |" in md and "| judge | - | - | - | - | not run: no judge |" in md
+
+
+def _policy_cli(argv):
+    import argparse
+
+    from roboact.policy.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["policy", *map(str, argv)])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def chain_smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints):
+    """`roboact policy --multitask --chain` in smoke mode on LIBERO-Goal: one task plus the four stages, whose
+    chained demos are the experts' chain from the committed train split's first start, written for two starts."""
+    import json
+    from dataclasses import asdict, replace
+    from pathlib import Path
+
+    pytest.importorskip("libero.libero", reason="needs roboact[sim]")
+    from roboact.sim.chain import demos as D
+    from roboact.sim.chain.rollout import chain_env, run_chain
+    from roboact.sim.chain.starts import ChainStarts
+
+    repo = Path(__file__).parents[2]
+    root = tmp_path_factory.mktemp("chain_smoke")
+    start = ChainStarts.load(repo / "docs/results/chain/chain_starts_train.json")[0]
+    run = run_chain(chain_env(64, ("agentview",)), start, keep=True, tail=D.TAIL_STEPS)
+    assert run.completed == len(STAGES)
+    starts = root / "chain_starts_train.json"
+    starts.write_text(json.dumps({"starts": [asdict(replace(start, index=i)) for i in range(2)]}))
+    mp = pytest.MonkeyPatch()
+    mp.setattr("roboact.sim.chain.rollout.run_chain", lambda env, s, keep=False, tail=0: run)
+    D.generate_chain_demos(D.ChainDemosConfig(starts=str(starts), num_demos=2, output_dir=str(root / "demos"),
+                                              image_size=64, video=False))
+    mp.undo()
+    mp.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    argv = ["--suite", "libero_goal", "--mode", "smoke", "--multitask", "--chain", "--tasks", "turn_on_the_stove",
+            "--backbone", "hf-clip", "--backbone-path", tiny_clip_backbone.path, "--demos", root / "demos",
+            "--cache", root / "cache", "-o", root / "out", "--steps", 20, "--rollouts", 1,
+            "--no-progress", "--make-demos", "--condition", "roboact-text", "onehot",
+            "--model", f"RoboAct-CLIP={tiny_checkpoints['full']}",
+            "--chain-starts", repo / "docs/results/chain/chain_starts_eval.json", "--set", "image_size=64"]
+    assert _policy_cli(argv) == 0
+    mp.undo()
+    return root, argv
+
+
+@pytest.mark.sim
+def test_chain_smoke_trains_on_the_stages_and_runs_both_switches(chain_smoke):
+    import json
+
+    root, _ = chain_smoke
+    out = root / "out"
+    report = json.loads((out / "report.json").read_text())
+    stages = [s.name for s in STAGES]
+    assert report["tasks"] == ["turn_on_the_stove"]                     # the stages are never evaluated alone
+    assert report["multitask"]["train_tasks"] == ["turn_on_the_stove", *stages]
+    assert report["multitask"]["instructions"][stages[0]] == STAGES[0].instruction
+    chain = {r["name"]: r["switches"] for r in report["chain"]["rows"]}
+    assert report["chain"]["settings"]["budgets"] == [10] * len(STAGES)
+    rt = chain["RoboAct-CLIP [roboact-text]"]
+    for sw in ("oracle", "judge"):
+        assert rt[sw]["status"] == "ok" and len(rt[sw]["in_a_row"]) == len(STAGES), sw
+        assert rt[sw]["in_a_row"][0]["n"] == 1
+    assert set(rt["judge"]["judging"]["0"][0]) == {"stage", "embedding", "threshold", "patience"}
+    bb = chain["frozen backbone alone (hf-clip) [onehot]"]
+    assert bb["oracle"]["status"] == "ok" and bb["judge"]["status"].startswith("not run: the judge is")
+    assert chain["frozen backbone alone (hf-clip) [roboact-text]"]["oracle"]["status"].startswith("not run")
+    # each cell keeps its chain runs beside its task evaluations; the judge's calibration is kept per checkpoint
+    cell = next(p.parent for p in (out / "cells").rglob("result.json") if "roboact-clip-roboact-text" in str(p))
+    assert {p.name for p in (cell / "chain").iterdir()} == {"oracle.json", "judge.json"}
+    (cal,) = (out / "judge").glob("calibration-*.json")
+    cal = json.loads(cal.read_text())
+    assert [s["stage"] for s in cal["stages"]] == stages and all(s["held_out_starts"] == [1] for s in cal["stages"])
+    md = (out / "table2.md").read_text()
+    assert "## The instruction chain (CALVIN-style)" in md and "| RoboAct-CLIP [roboact-text] | judge |" in md
+
+
+@pytest.mark.sim
+def test_chain_rerun_runs_only_the_missing_switch(chain_smoke, tiny_clip_backbone, monkeypatch):
+    """A cell whose judge run is lost: the rerun trains nothing, evaluates no task and runs the chain once."""
+    import json
+
+    from roboact.policy import chain as chain_mod
+    from roboact.policy import train as train_mod
+
+    root, argv = chain_smoke
+    cell = next(p.parent for p in (root / "out" / "cells").rglob("result.json")
+                if "roboact-clip-roboact-text" in str(p))
+    oracle = (cell / "chain" / "oracle.json").read_text()
+    (cell / "result.json").unlink()
+    (cell / "chain" / "judge.json").unlink()
+    calls, trained = [], []
+    real = chain_mod.evaluate_chain
+    monkeypatch.setattr(chain_mod, "evaluate_chain", lambda *a, **k: calls.append(a[5] is not None) or real(*a, **k))
+    monkeypatch.setattr(train_mod, "train_steps", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    assert _policy_cli(argv) == 0
+    assert calls == [True] and trained == []
+    assert (cell / "chain" / "oracle.json").read_text() == oracle
+    assert json.loads((cell / "result.json").read_text())["chain"]["judge"]["status"] == "ok"
+
+
+def test_missing_chain_inputs_are_named(tmp_path):
+    from roboact.policy.benchmark import BenchmarkConfig
+    from roboact.policy.chain import ChainSettings
+    from roboact.policy.multitask import chain_stage_tasks
+    from roboact.policy.suites import PolicyError
+
+    cfg = BenchmarkConfig(suite="libero_goal", mode="custom", tasks=["turn_on_the_stove"], multitask=True,
+                          demos_dir=str(tmp_path / "demos"),
+                          chain=ChainSettings(enabled=True, starts=str(tmp_path / "none.json")))
+    with pytest.raises(PolicyError, match="none.json: no chain initial states; build them with `roboact chain starts`"):
+        chain_stage_tasks(cfg)
+    from pathlib import Path
+
+    cfg.chain.starts = str(Path(__file__).parents[2] / "docs/results/chain/chain_starts_eval.json")
+    cfg.chain.episodes = 51
+    with pytest.raises(PolicyError, match="holds 50 chain initial states, chain.episodes asks for 51"):
+        chain_stage_tasks(cfg)
+    cfg.chain.episodes = 20
+    with pytest.raises(PolicyError, match=r"no chained demos for the stage\(s\) chain_open.*roboact chain demos -n 50 -o"):
+        chain_stage_tasks(cfg)

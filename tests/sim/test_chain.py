@@ -43,7 +43,7 @@ def start():
 @pytest.fixture(scope="module")
 def run(start):
     """The scripted experts' chain from `start`, every observation kept (rendered at 64 px)."""
-    return run_chain(chain_env(64, ("agentview",)), start, keep=True)
+    return run_chain(chain_env(64, ("agentview",)), start, keep=True, tail=D.TAIL_STEPS)
 
 
 def _scene_at(start) -> tuple:
@@ -138,12 +138,13 @@ def _failing(run: ChainRun, stage: int) -> ChainRun:
 def test_demos_one_file_per_stage_and_a_failed_episode_is_dropped(tmp_path, monkeypatch, run, start):
     """Start 0's episode fails in stage 3 (dropped, counted, nothing written); start 1's is recorded."""
     monkeypatch.setattr("roboact.sim.chain.rollout.run_chain",
-                        lambda env, s, keep=False: _failing(run, 3) if s.index == 0 else run)
+                        lambda env, s, keep=False, tail=0: _failing(run, 3) if s.index == 0 else run)
     cfg = D.ChainDemosConfig(starts=_starts_file(tmp_path, start), num_demos=1, output_dir=str(tmp_path / "out"),
                              image_size=64, video=False)
     summary = D.generate_chain_demos(cfg)
     assert summary["kept"] == 1 and summary["episodes"] == [1]
-    assert [(f["demos"], f["steps_min"]) for f in summary["files"]] == [(1, n) for n in run.stage_steps()]
+    lengths = [*run.stage_steps()[:-1], run.stage_steps()[-1] + D.TAIL_STEPS]      # the last keeps the tail
+    assert [(f["demos"], f["steps_min"]) for f in summary["files"]] == [(1, n) for n in lengths]
     assert summary["dropped"] == [{"index": 0, "stage": 3, "phase": "grasp"}]
     root = tmp_path / "out" / "libero_goal"
     assert not (root / "chain" / "episodes" / "start_00000").exists()
@@ -153,8 +154,9 @@ def test_demos_one_file_per_stage_and_a_failed_episode_is_dropped(tmp_path, monk
         f = DemoFile(root / f"{stage.name}_demo.hdf5")
         assert len(f) == 1 and f.instruction == stage.instruction and f.attrs["task_name"] == stage.name
         ep = f.episode("demo_0")
-        assert ep.attrs["chain_start"] == 1 and ep.num_samples == run.stage_steps()[k]
-        assert ep.rewards[-1] == 1.0 and ep.rewards[:-1].sum() == 0.0   # the stage's predicate, first at its end
+        assert ep.attrs["chain_start"] == 1 and ep.num_samples == lengths[k]
+        n = run.stage_steps()[k]     # the stage's predicate, first at the stage's end (then the tail's, all held)
+        assert ep.rewards[n - 1:].min() == 1.0 and ep.rewards[:n - 1].sum() == 0.0
         np.testing.assert_array_equal(ep.states[0], run.states[total])
         total += ep.num_samples
     assert total == len(run.actions)
@@ -167,7 +169,7 @@ def test_demos_one_file_per_stage_and_a_failed_episode_is_dropped(tmp_path, monk
 
 
 def test_a_crash_while_writing_an_episode_leaves_nothing(tmp_path, monkeypatch, run, start):
-    monkeypatch.setattr("roboact.sim.chain.rollout.run_chain", lambda env, s, keep=False: run)
+    monkeypatch.setattr("roboact.sim.chain.rollout.run_chain", lambda env, s, keep=False, tail=0: run)
     real, calls = demos_mod.write_demos, []
 
     def flaky(path, eps, attrs):

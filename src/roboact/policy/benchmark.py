@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from roboact.policy.chain import ChainSettings
 from roboact.policy.encoders import EncoderSettings, EncoderUnavailable, RowSpec, build_encoder, set_threads
 from roboact.policy.suites import BenchSuite, PolicyError, get_bench_suite
 from roboact.policy.train import BCTrainConfig
@@ -51,12 +52,13 @@ def preset(mode: str, suite: str, multitask: bool = False) -> dict:
         from roboact.sim.suites import get_suite
 
         every = get_suite(suite).all_tasks() if suite == "libero_goal" else list(s.tasks)
-        if mode == "smoke":
+        if mode == "smoke":  # a smoke chain: one episode, 10 steps per stage
             return dict(tasks=list(s.smoke_multitask), num_demos=2, seeds=1, rollouts=2,
-                        max_steps=s.smoke_max_steps, train=BCTrainConfig(steps=60, eval_every=60), videos=1)
+                        max_steps=s.smoke_max_steps, train=BCTrainConfig(steps=60, eval_every=60), videos=1,
+                        chain={"episodes": 1, "stage_budget": 10})
         if mode in ("full", "custom"):
             return dict(tasks=every, num_demos=50, seeds=3, rollouts=20, max_steps=MULTITASK_MAX_STEPS[suite],
-                        train=BCTrainConfig(steps=20000, eval_every=10000), videos=1)
+                        train=BCTrainConfig(steps=20000, eval_every=10000), videos=1, chain={"episodes": 20})
     if mode == "smoke":
         return dict(tasks=[s.smoke_task], num_demos=2, seeds=1, rollouts=2, max_steps=s.smoke_max_steps,
                     train=BCTrainConfig(steps=60, eval_every=60), videos=1)
@@ -89,6 +91,9 @@ class BenchmarkConfig:
     multitask: bool = False
     conditions: list[str] = field(default_factory=lambda: ["roboact-text", "sentence", "onehot"])
     holdout_tasks: list[str] = field(default_factory=list)  # multi-task: evaluated, never trained on (unseen)
+    # Multi-task LIBERO-Goal: the instruction chain's stages as training-only tasks, and the chain run by each
+    # cell's policy under the oracle and the judge switch (policy/chain.py)
+    chain: ChainSettings = field(default_factory=ChainSettings)
     workers: int = 1                   # processes running cells in parallel
     parallel: int = 1                  # envs per process rolled out in lockstep (batched encoder; runner.py)
     threads: int = 1                   # torch threads per process (0: torch's default). One is fastest on a
@@ -120,8 +125,11 @@ class BenchmarkConfig:
         check(self.multitask or not self.holdout_tasks, "holdout_tasks", "only with multitask (--multitask)")
         both = sorted(set(self.holdout_tasks) & set(self.tasks))
         check(not both, "holdout_tasks", f"{both} are also training tasks; a held-out task is never trained on")
-        check(not self.multitask or len(self.tasks) >= 2 or bool(self.holdout_tasks), "tasks",
-              "a multi-task policy needs at least two tasks (or a held-out one)")
+        check(not self.multitask or len(self.tasks) >= 2 or bool(self.holdout_tasks) or self.chain.enabled, "tasks",
+              "a multi-task policy needs at least two tasks (or a held-out one, or the chain's stages)")
+        check(not self.chain.enabled or (self.multitask and self.suite == "libero_goal"), "chain.enabled",
+              "the instruction chain runs in LIBERO-Goal's scene with the multi-task policy (--suite libero_goal "
+              "--multitask)")
         if self.mode == "full":
             check(self.seeds >= 3, "seeds", f"full mode needs >= 3 seeds, got {self.seeds} (use --mode custom)")
             check(self.rollouts >= 20, "rollouts", f"full mode needs >= 20 rollouts, got {self.rollouts} "

@@ -49,6 +49,19 @@ def register(subparsers) -> None:
                         "one-hot (cannot generalise)")
     m.add_argument("--holdout-tasks", nargs="+", default=None, metavar="TASK",
                    help="tasks evaluated with their instruction but never trained on (marked unseen)")
+    c = p.add_argument_group("the instruction chain (multi-task LIBERO-Goal; docs/policy.md)")
+    c.add_argument("--chain", action="store_true", default=None,
+                   help="also train on the chain's four stages (chained demos from `roboact chain demos -o DEMOS`) and "
+                        "run each policy through the chain: open the top drawer -> pick up the black bowl -> place it "
+                        "on the table -> close the drawer, CALVIN-style table")
+    c.add_argument("--chain-episodes", type=int, default=None, metavar="N",
+                   help="chain initial states per seed (default 20; smoke 1)")
+    c.add_argument("--chain-switch", nargs="+", choices=("oracle", "judge"), default=None,
+                   help="who switches the instruction: the simulator's predicate and/or the RoboAct-CLIP judge "
+                        "(default both)")
+    c.add_argument("--chain-starts", default=None, metavar="FILE",
+                   help="the chain's evaluation initial states (default data/chain/chain_starts_eval.json, from "
+                        "`roboact chain starts`)")
     g = p.add_argument_group("pretraining without the evaluation tasks (writes a manifest and exits)")
     g.add_argument("--exclude-tasks", nargs="*", default=None, metavar="TASK",
                    help="write --manifest without these tasks' clips (no TASK: the suite's four) to --manifest-out")
@@ -186,6 +199,8 @@ def build_config(args):
         "progress": False if args.no_progress else None,
         "allow_seen_tasks": True if args.allow_seen_tasks else None,
         "multitask": args.multitask, "conditions": args.condition, "holdout_tasks": args.holdout_tasks,
+        "chain.enabled": args.chain, "chain.episodes": args.chain_episodes, "chain.switches": args.chain_switch,
+        "chain.starts": args.chain_starts,
         "command": " ".join(["roboact", *map(shlex.quote, sys.argv[1:])])})
     if "rows" not in user or any(getattr(args, f) is not None for f in ROW_FLAGS):
         user["rows"] = [dataclasses.asdict(r) for r in _rows(args, user.get("encoder", {}))]

@@ -37,8 +37,8 @@ class MultiTaskJob:
     condition: str
     encoder: EncoderSettings
     suite: str
-    train_tasks: list[str]
-    eval_tasks: list[str]              # the training tasks, then any held-out ones
+    train_tasks: list[str]             # with --chain, the chain's stages last (trained on, never evaluated alone)
+    eval_tasks: list[str]              # the training tasks but the stages, then any held-out ones
     sources: dict                      # train task -> data.DemoSource
     instructions: dict[str, str]       # every evaluation task -> its instruction
     seed: int
@@ -51,6 +51,12 @@ class MultiTaskJob:
     record: int
     video_dir: str
     parallel: int = 1
+    chain: object = None               # policy.chain.ChainSettings when the cell also runs the chain
+    judging: dict | None = None        # the chain judge's calibration (policy.chain.calibrate_chain_judge)
+
+    @property
+    def all_tasks(self) -> list[str]:
+        return list(dict.fromkeys(self.train_tasks + self.eval_tasks))
 
     @property
     def unseen(self) -> list[str]:
@@ -62,7 +68,8 @@ def multitask_key(identity: dict, condition: dict, job: MultiTaskJob) -> str:
     """Hash of everything that changes a multi-task cell's result."""
     from roboact.policy.benchmark import settings_key
 
-    return settings_key({"encoder": identity, "condition": condition, "suite": job.suite,
+    chain = {} if job.chain is None else {"chain": asdict(job.chain)}
+    return settings_key({"encoder": identity, "condition": condition, "suite": job.suite, **chain,
                          "train_tasks": job.train_tasks, "eval_tasks": job.eval_tasks,
                          "instructions": job.instructions, "seed": job.seed,
                          "demos": {t: [s.sha256, s.keys] for t, s in job.sources.items()},
@@ -148,9 +155,11 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
     data, task_ids = concat_sets([load_demo_set(enc, job.sources[t], suite, cache) for t in job.train_tasks])
     train_text = [job.instructions[t] for t in job.train_tasks]
     ckpt = job.spec.path if job.spec.kind == "roboact" else None
-    vectors = condition_vectors(job.condition, [job.instructions[t] for t in job.eval_tasks], train_text,
-                                job.encoder, ckpt)                                  # (tasks, C)
-    train_vectors = vectors[: len(job.train_tasks)]                                 # eval_tasks start with them
+    every = job.all_tasks                                                           # train tasks first
+    all_vectors = condition_vectors(job.condition, [job.instructions[t] for t in every], train_text,
+                                    job.encoder, ckpt)                              # (tasks, C)
+    train_vectors = all_vectors[: len(job.train_tasks)]
+    vectors = all_vectors[[every.index(t) for t in job.eval_tasks]]
     cfg = dataclasses.replace(job.train, seed=job.seed)
     if len(data) < cfg.batch_size:
         raise ValueError(f"only {len(data)} demo steps for batches of {cfg.batch_size}")
@@ -198,13 +207,22 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
                           "curve": curve, "unseen": task in job.unseen, "instruction": job.instructions[task],
                           "agent_ms_per_step": last["agent_ms_per_step"], "env_ms_per_step": last["env_ms_per_step"],
                           "videos": last["videos"], "final_episodes": last["per_episode"]}
+    chain = None
+    if job.chain is not None:
+        from roboact.policy.chain import run_chain_evals
+
+        t0 = time.perf_counter()
+        chain = run_chain_evals(job, enc, policy, {job.instructions[t]: all_vectors[i] for i, t in enumerate(every)},
+                                folder / "chain")
+        t_eval += time.perf_counter() - t0
     policy.save_pretrained(folder, extra={"row": job.spec.name, "condition": job.condition, "seed": job.seed,
                                           "train_tasks": job.train_tasks, "instructions": job.instructions,
-                                          "condition_vectors": {job.instructions[t]: vectors[i].tolist()
-                                                                for i, t in enumerate(job.eval_tasks)}})
+                                          "condition_vectors": {job.instructions[t]: all_vectors[i].tolist()
+                                                                for i, t in enumerate(every)}})
     out = {"row": job.spec.name, "condition": job.condition, "seed": job.seed, "train_tasks": job.train_tasks,
            "eval_tasks": job.eval_tasks, "unseen": job.unseen, "demo_steps": len(data),
-           "train_seconds": round(t_train, 1), "eval_seconds": round(t_eval, 1), "tasks": per_task}
+           "train_seconds": round(t_train, 1), "eval_seconds": round(t_eval, 1), "tasks": per_task,
+           **({"chain": chain} if chain is not None else {})}
     atomic_write_json(folder / "result.json", out)
     return out
 
@@ -239,12 +257,16 @@ def run_multitask_benchmark(cfg, suite, tasks: list[str], out: Path, t0: float) 
     bm.check_seen_tasks(cfg, eval_tasks)
     sim = get_suite(cfg.suite)
     instructions = {t: check_instruction(sim.instruction(t), f"{cfg.suite}/{t}") for t in eval_tasks}
-    same = [t for t in tasks if [instructions[u] for u in tasks].count(instructions[t]) > 1]
+    stages = chain_stage_tasks(cfg)                          # {} without --chain
+    instructions.update(stages)
+    train_tasks = tasks + list(stages)
+    train_text = [instructions[u] for u in train_tasks]
+    same = [t for t in train_tasks if train_text.count(instructions[t]) > 1]
     if same:
         raise PolicyError(f"training tasks {same} share one instruction, so no policy can tell them apart")
     if cfg.make_demos:
         bm.ensure_demos(cfg, suite, tasks)
-    sources = {t: open_demos(suite, t, cfg.demos_dir, cfg.num_demos, cfg.rollouts) for t in tasks}
+    sources = {t: open_demos(suite, t, cfg.demos_dir, cfg.num_demos, cfg.rollouts) for t in train_tasks}
     rows = bm.prepare_rows(cfg, eval_tasks)
     plan = []                                   # (row, condition, table name, why not run, {seed: folder})
     try:
@@ -259,35 +281,76 @@ def run_multitask_benchmark(cfg, suite, tasks: list[str], out: Path, t0: float) 
                 plan.append((row, cond, name, why, folders))
                 if why:
                     continue
-                for t in tasks:
+                for t in train_tasks:
                     encode_demos(row.encoder, sources[t], suite, cache)
                 bm._ENCODERS[json.dumps([asdict(row.spec), asdict(cfg.encoder)], sort_keys=True)] = row.encoder
                 for seed in range(cfg.seeds):
-                    job = _job(cfg, row, cond, name, seed, tasks, eval_tasks, sources, instructions, out)
+                    job = _job(cfg, row, cond, name, seed, train_tasks, eval_tasks, sources, instructions, out)
                     folders[seed] = Path(job.folder)
                     if not (folders[seed] / "result.json").is_file():
                         jobs.append(job)
         n_cells = sum(len(p[4]) for p in plan)
         bm.log.info("%d multi-task cells to run (%d already done)", len(jobs), n_cells - len(jobs))
+        if cfg.chain.enabled and "judge" in cfg.chain.switches:
+            from roboact.policy.chain import chain_judging
+
+            for job in jobs:
+                if job.spec.kind == "roboact":
+                    job.judging = chain_judging(cfg, job.spec.path, [sources[t].path for t in stages], out)
         bm.run_cells(cfg, jobs)
     finally:
         bm.close_runners()
         bm._ENCODERS.clear()
-    reports = []
+    reports, chains = [], {}
     for row, cond, name, why, folders in plan:
         label = row.encoder.input_label() if row.encoder is not None else ""
         rep = RowReport(name, row.spec.kind, row.role, why or "ok", row.pretraining,
                         input=f"{label}; instruction through the {LABELS[cond]}" if label else "",
                         slug=row_slug(row.spec.name, cond))
         for seed, folder in folders.items():
-            for t, cell in read_json(folder / "result.json")["tasks"].items():
+            res = read_json(folder / "result.json")
+            for t, cell in res["tasks"].items():
                 rep.cells.setdefault(t, {})[seed] = cell
+            if "chain" in res:
+                chains.setdefault(name, {})[seed] = res["chain"]
         reports.append(rep)
-    unseen = [t for t in eval_tasks if instructions[t] not in {instructions[u] for u in tasks}]
-    extra = {"multitask": {"train_tasks": tasks, "holdout_tasks": holdout, "unseen_tasks": unseen,
+    unseen = [t for t in eval_tasks if instructions[t] not in {instructions[u] for u in train_tasks}]
+    extra = {"multitask": {"train_tasks": train_tasks, "holdout_tasks": holdout, "unseen_tasks": unseen,
                            "instructions": instructions, "conditions": list(cfg.conditions)}}
+    if cfg.chain.enabled:
+        from roboact.policy.chain import chain_report
+
+        extra["chain"] = chain_report(cfg.chain, [p[2] for p in plan], {p[2]: p[3] for p in plan}, chains)
     with shutdown.deferred():
         return bm.write_outputs(cfg, eval_tasks, expert, rows, {}, out, time.perf_counter() - t0, reports, extra)
+
+
+def chain_stage_tasks(cfg) -> dict[str, str]:
+    """With --chain: the stages' task names -> instructions (training-only tasks), after checking the chain's
+    evaluation starts; {} otherwise."""
+    from roboact.policy.chain import stage_demos_command, stage_instructions
+    from roboact.policy.data import demo_path
+    from roboact.policy.suites import PolicyError
+    from roboact.sim.chain.starts import ChainStarts
+
+    if not cfg.chain.enabled:
+        return {}
+    from roboact.sim.base import SimError
+
+    try:
+        n = len(ChainStarts.load(cfg.chain.starts).starts)
+    except (OSError, SimError) as e:
+        raise PolicyError(f"chain.starts: {e} (a checkout of roboact holds them in "
+                          "docs/results/chain/chain_starts_eval.json)") from None
+    if n < cfg.chain.episodes:
+        raise PolicyError(f"chain.starts {cfg.chain.starts}: holds {n} chain initial states, chain.episodes asks for "
+                          f"{cfg.chain.episodes}")
+    stages = stage_instructions()
+    missing = [t for t in stages if not demo_path(cfg.demos_dir, cfg.suite, t).is_file()]
+    if missing:
+        raise PolicyError(f"no chained demos for the stage(s) {', '.join(missing)} in {cfg.demos_dir}; make them with "
+                          f"`{stage_demos_command(cfg.demos_dir, cfg.num_demos)}`")
+    return stages
 
 
 def _job(cfg, row, cond: str, name: str, seed: int, tasks: list[str], eval_tasks: list[str], sources: dict,
@@ -300,9 +363,10 @@ def _job(cfg, row, cond: str, name: str, seed: int, tasks: list[str], eval_tasks
     enc = row.encoder if spec is row.spec else _encoder(spec, cfg.encoder)
     digest = checkpoint_digest(spec.path) if cond == "roboact-text" else None
     job = MultiTaskJob(spec, cond, cfg.encoder, cfg.suite, list(tasks), list(eval_tasks),
-                       {t: sources[t] for t in tasks}, {t: instructions[t] for t in eval_tasks}, seed, cfg.cache_dir,
+                       {t: sources[t] for t in tasks}, {t: instructions[t] for t in dict.fromkeys(tasks + eval_tasks)}, seed, cfg.cache_dir,
                        dataclasses.replace(cfg.train, seed=seed), cfg.rollouts, cfg.max_steps, cfg.image_size, "",
-                       cfg.videos if seed == 0 else 0, str(out / "videos" / row_slug(row.spec.name, cond)), cfg.parallel)
+                       cfg.videos if seed == 0 else 0, str(out / "videos" / row_slug(row.spec.name, cond)), cfg.parallel,
+                       cfg.chain if cfg.chain.enabled else None)
     key = multitask_key(enc.identity(), condition_identity(cond, [instructions[t] for t in tasks], cfg.encoder,
                                                            digest), job)
     job.folder = str(out / "cells" / row_slug(row.spec.name, cond) / f"seed{seed}-{key}")

@@ -128,6 +128,10 @@ def to_markdown(report: dict, table: str) -> str:
     lines += [f"- **{r['name']}** ({r['role']}): {r['pretraining']['text']}" for r in report["rows"]
               if table in r["tables"]]
     if mt:
+        if report.get("chain"):
+            from roboact.policy.chain import chain_markdown
+
+            lines += ["", *chain_markdown(report["chain"])]
         if report["suite"] == "libero_goal":
             lines += ["", "## Public reference points (one multi-task policy on LIBERO-Goal, all ten tasks)", "",
                       "Human demonstrations, trained end to end (not frozen encoders), 500 trials x 3 seeds "

@@ -10,7 +10,9 @@ the log row (attempts.jsonl) is appended after that, and a rerun resumes from th
 (the episode folders are removed only after all four files are written).
 
 Segment k of an episode is the steps from stage k's start to the step its predicate first held (the next
-stage starts from that state): `rewards` is 1 from that step, `states[0]` is where the stage began.
+stage starts from that state): `rewards` is 1 from that step, `states[0]` is where the stage began. The last
+segment goes on for TAIL_STEPS more steps of its expert (rewards 1 while the drawer stays shut), as
+`roboact demos` records a few steps past success.
 Demos come from the train set of chain initial states (sampled placements), never the evaluation set.
 """
 from __future__ import annotations
@@ -27,6 +29,12 @@ import numpy as np
 from roboact.sim.chain.stages import STAGES
 from roboact.sim.chain.starts import ChainStart, ChainStarts
 from roboact.utils.config import check
+
+
+# Steps recorded past the last stage's success (its expert goes on: let go, back off), as `roboact demos` records
+# post_success_steps: the chain's judge is calibrated on what follows each stage's success (roboact.policy.
+# chain), which for stages 1-3 is the next stage's start and for the last only this tail.
+TAIL_STEPS = 5
 
 
 @dataclass
@@ -63,7 +71,8 @@ def segments(run, start: ChainStart, stages=STAGES) -> list:
 
     suite = get_suite("libero_goal")
     out, a = [], 0
-    for k, b in enumerate(run.stage_ends):
+    ends = list(run.stage_ends[:-1]) + [len(run.actions)]      # the last segment keeps the run's tail
+    for k, b in enumerate(ends):
         obs = [dataclasses.replace(o, success=run.flags[t - 1] if t > a else False)
                for t, o in zip(range(a, b + 1), run.observations[a:b + 1])]
         steps = list(zip(obs[:-1], run.actions[a:b], run.states[a:b]))
@@ -96,7 +105,7 @@ def demo_job(job: tuple[dict, str, int, tuple[str, ...], bool]) -> dict:
     row = {"index": start.index, "source": start.source}
     try:
         env = chain_env(image_size, cameras)
-        run = run_chain(env, start, keep=True)
+        run = run_chain(env, start, keep=True, tail=TAIL_STEPS)
         if run.completed < len(STAGES):
             return {**row, "status": "failed", "stage": run.completed + 1, "phase": run.failed_phase,
                     "stage_steps": run.stage_steps(), "seconds": round(time.perf_counter() - t0, 2)}

@@ -71,11 +71,14 @@ def expert_actor(start: ChainStart) -> Callable:
 
 
 def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple[Stage, ...] = STAGES,
-              keep: bool = False, switch: Callable[[int, Observation], bool] | None = None) -> ChainRun:
+              keep: bool = False, switch: Callable[[int, Observation], bool] | None = None,
+              tail: int = 0) -> ChainRun:
     """Reset `env` to `start` and run the stages in order with `act(env, stage, obs, first_step_of_stage)`
     (default: the scripted experts). `switch(stage_index, obs)`: when the instruction switches (default: when
     the stage's predicate holds). `keep`: keep every observation and state (demos); otherwise only the last,
-    so an evaluation does not hold hundreds of observations."""
+    so an evaluation does not hold hundreds of observations. `tail`: once every stage is done, that many more
+    steps of the last stage's actor (recorded after the last stage end, as `roboact demos` records a few
+    steps past success: what a judge needs to see a stage done)."""
     from roboact.sim.experts.controller import Scene
 
     act = act or expert_actor(start)
@@ -106,6 +109,16 @@ def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple
                     return run
                 break
         run.stage_ends.append(len(run.actions))
+    for _ in range(tail):
+        action = np.asarray(act(env, stages[-1], obs, False), dtype=np.float64)
+        obs = env.step(action)
+        run.actions.append(action)
+        run.flags.append(bool(stages[-1].done(scene)))
+        if keep:
+            run.observations.append(obs)
+            run.states.append(env.sim_state())
+        else:
+            run.observations[-1:] = [obs]
     return run
 
 
