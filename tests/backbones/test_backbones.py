@@ -105,3 +105,22 @@ def test_hf_clip_preprocessing_uses_clip_statistics_and_a_centre_crop(tiny_clip_
     ramp = cols.view(1, 1, -1, 1).expand(1, s, s + 10, 3).contiguous()
     out = bb.preprocess(ramp)[0, 0] * clip_std[0] + clip_mean[0]
     assert torch.allclose(out[0], cols[5:5 + s].float() / 255, atol=1e-5)   # 5 columns cut on each side
+
+
+def test_upsampling_without_the_antialias_kernel_gives_the_same_pixels():
+    """The compiled runtimes skip the antialias kernel when upsampling (docs/benchmarks.md): same pixels to 5e-6
+    for the frame sizes the package renders; downsampling keeps the kernel whatever is asked."""
+    from roboact.backbones.base import FrozenBackbone
+
+    class Sized(FrozenBackbone):
+        def __init__(self):
+            torch.nn.Module.__init__(self)
+            self.image_size = 224
+
+    bb, g = Sized(), torch.Generator().manual_seed(0)
+    for h, w in ((64, 64), (128, 128), (128, 160)):
+        frames = torch.randint(0, 256, (4, h, w, 3), generator=g, dtype=torch.uint8)
+        diff = (bb.resize(frames) - bb.resize(frames, antialias_upsampling=False)).abs().max()
+        assert 0 < diff < 5e-6, (h, w, diff)       # not bit-identical: the kernel does run when asked
+    big = torch.randint(0, 256, (2, 256, 256, 3), generator=g, dtype=torch.uint8)
+    assert torch.equal(bb.resize(big), bb.resize(big, antialias_upsampling=False))

@@ -114,8 +114,8 @@ class FrozenBackbone(nn.Module):
     def resize(self, frames_u8: torch.Tensor, antialias_upsampling: bool = True) -> torch.Tensor:
         """[N, H, W, 3] uint8 -> [N, 3, S, S] float in [0, 1]: short side to S (bilinear, antialiased), centre crop.
 
-        Upsampling (our 128 px frames to 224) gives the same pixels with or without the antialias kernel (to
-        ~4e-6) at half the cost; eager keeps the kernel so its features stay bit-identical to earlier releases.
+        Upsampling (our 128 px frames to 224) gives the same pixels with or without the antialias kernel (within
+        5e-6: benchmarks/resize_antialias.py) at half the cost; eager keeps the kernel so its features stay bit-identical to earlier releases.
         """
         x = frames_u8.permute(0, 3, 1, 2).float() / 255.0
         h, w = x.shape[-2:]
