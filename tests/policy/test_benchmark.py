@@ -187,6 +187,9 @@ def test_one_checkpoint_per_pretraining_seed(smoke, tiny_clip_backbone, tiny_che
     row = next(r for r in rep["rows"] if r["name"] == "RoboAct-CLIP")
     assert row["pretraining"]["checkpoints"] == [str(tiny_checkpoints["full"]), str(second)]
     assert sorted(row["tasks"][TASK]["per_seed"]) == ["0", "1"]
+    for s in ("0", "1"):     # each cell's cost is in the report, so a doc's cost figures have a committed source
+        cell = row["tasks"][TASK]["per_seed"][s]
+        assert cell["train_seconds"] > 0 and cell["eval_seconds"] > 0
     keys = dict(p.name.split("-") for p in (run / "cells" / "roboact-clip" / TASK).iterdir())
     single = dict(p.name.split("-") for p in (root / "out" / "cells" / "roboact-clip" / TASK).iterdir())
     assert keys["seed0"] == single["seed0"]          # seed 0 ran on the same checkpoint as the one-dir row

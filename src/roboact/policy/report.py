@@ -25,6 +25,11 @@ PAPER = {  # the paper's Tables II and III (Franka Kitchen names; the same four 
     "Ablation 2": [88.0, 76.0, 56.0, 60.0, 70.0]}
 
 
+# What each (row, task, seed) keeps in the report: its results, and (one-task cells) what it cost, so a doc's
+# cost figures can be read off the committed JSON
+PER_SEED = ("best", "final", "best_step", "train_seconds", "eval_seconds")
+
+
 @dataclass
 class RowReport:
     name: str
@@ -52,7 +57,7 @@ def build_report(meta: dict, tasks: list[str], expert: dict, rows: list[RowRepor
                  "tables": policy_tables(r.role), "input": r.input}
         if r.status == "ok":
             entry["tasks"] = {t: {m: r.interval(t, m).to_dict() for m in ("best", "final")} |
-                              {"per_seed": {str(s): {k: c[k] for k in ("best", "final", "best_step")}
+                              {"per_seed": {str(s): {k: c[k] for k in PER_SEED if k in c}
                                             for s, c in sorted(r.cells.get(t, {}).items())}} for t in tasks}
             entry["overall"] = {m: r.overall(tasks, m).to_dict() for m in ("best", "final")}
         out["rows"].append(entry)
