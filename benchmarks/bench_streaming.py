@@ -46,7 +46,8 @@ def main() -> None:
         t_scratch.append(t2 - t1)
         max_diff = max(max_diff, float((got - ref).abs().max()))
     s, f = np.median(t_stream[2:]), np.median(t_scratch[2:])
-    print(json.dumps({"device": args.device, "threads": args.threads, "image_size": args.size, "n_frames": cfg.n_frames,
+    print(json.dumps({"device": args.device, "runtime": bb.runtime, "threads": args.threads, "image_size": args.size,
+                      "n_frames": cfg.n_frames,
                       "stream_ms_per_step": round(1000 * s, 1), "scratch_ms_per_step": round(1000 * f, 1),
                       "speedup": round(f / s, 1), "max_abs_embedding_diff": max_diff}, indent=2))
 
