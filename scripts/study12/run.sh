@@ -9,9 +9,10 @@
 #   pretrain-old   paper-faithful, ablation 1 (no temporal), ablation 2 (no disentanglement) x seeds 0-2,
 #                  and seed 0 of the two extra terms (lambda_tcn, lambda_frame), on the old corpus
 #   corpus-new     the roboact-sawyer-panda recipe: corpus, extraction, 3 pretraining seeds (no install)
+#   screen-new     Meta-World screening rows of the new corpus's paper-faithful encoder (fused+frame, fused)
 #   pretrain-new-terms  seed 0 of the two extra terms (lambda_tcn, lambda_frame) on the new corpus, the recipe's
 #                  training config otherwise
-#   screen-new     Meta-World screening rows of the new-corpus encoders (fused+frame, fused)
+#   screen-new-terms    their Meta-World screening rows (fused+frame)
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -59,10 +60,12 @@ for stage in "$@"; do
     pretrain-new-terms)
       train_new tcn; train_new frame ;;
     screen-new)
-      $SCREEN --workers 2 --output fused+frame --no-backbone-row --model "$NEW0" \
-        --model "RoboAct-CLIP + time-contrastive (lambda_tcn 0.5), new corpus, seed 0=$S/models/new_tcn_s0/final" \
-        --model "RoboAct-CLIP + frame term (lambda_frame 0.5), new corpus, seed 0=$S/models/new_frame_s0/final"
+      $SCREEN --workers 2 --output fused+frame --no-backbone-row --model "$NEW0"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$NEW0" ;;
+    screen-new-terms)
+      $SCREEN --workers 2 --output fused+frame --no-backbone-row \
+        --model "RoboAct-CLIP + time-contrastive (lambda_tcn 0.5), new corpus, seed 0=$S/models/new_tcn_s0/final" \
+        --model "RoboAct-CLIP + frame term (lambda_frame 0.5), new corpus, seed 0=$S/models/new_frame_s0/final" ;;
     demos)
       $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
       $R demos --suite libero_goal -n 50 --workers 2 -o runs/policy_libero/demos ;;
@@ -73,6 +76,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new pretrain-new-terms screen-new demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms demos screen)" >&2; exit 2 ;;
   esac
 done
