@@ -13,6 +13,7 @@
 #   pretrain-new-terms  seed 0 of the two extra terms (lambda_tcn, lambda_frame) on the new corpus, the recipe's
 #                  training config otherwise
 #   screen-new-terms    their Meta-World screening rows (fused+frame)
+#   probe-new      ridge probes of the new-corpus encoders' policy inputs (fused, fused+frame) -> docs/results/study
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -66,6 +67,15 @@ for stage in "$@"; do
       $SCREEN --workers 2 --output fused+frame --no-backbone-row \
         --model "RoboAct-CLIP + time-contrastive (lambda_tcn 0.5), new corpus, seed 0=$S/models/new_tcn_s0/final" \
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), new corpus, seed 0=$S/models/new_frame_s0/final" ;;
+    probe-new)
+      models=(--model "paper-faithful, new corpus=$NEW/models/seed0/final")
+      for t in tcn frame; do
+        [ -f $S/models/new_${t}_s0/final/model.safetensors ] && models+=(--model "$t term, new corpus=$S/models/new_${t}_s0/final")
+      done
+      for out in fused fused+frame; do
+        .venv/bin/python benchmarks/probe_policy_features.py --suite metaworld --demos $MW_DEMOS --cache $MW_CACHE \
+          --stride 5 --output $out "${models[@]}" --out docs/results/study/mw_probe_new_$out.md
+      done ;;
     demos)
       $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
       $R demos --suite libero_goal -n 50 --workers 2 -o runs/policy_libero/demos ;;
@@ -76,6 +86,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new demos screen)" >&2; exit 2 ;;
   esac
 done
