@@ -1,0 +1,70 @@
+"""One table from several `roboact policy` reports (issue 12's screening and final grids): every row that ran,
+with the output its policy saw, per task and overall, mean ± half-width of the 95% t interval over seeds.
+
+    python scripts/study12/table.py docs/results/study/mw_screen_*.json [--metric final|best] [--json OUT]
+
+Rows are taken as the reports wrote them (no recomputation), so the table is exactly what the committed JSON
+says; a row that appears in several reports (the backbone row of each screening command) is listed once per
+distinct input and cell settings, from the first report that has it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def fmt(iv: dict) -> str:
+    if not iv or iv.get("n", 0) == 0:
+        return "-"
+    if iv.get("half_width") is None:
+        return f"{iv['mean']:.1f} (1 seed)"
+    return f"{iv['mean']:.1f} ± {iv['half_width']:.1f}"
+
+
+def collect(paths: list[Path], metric: str) -> tuple[list[str], list[dict]]:
+    tasks, rows, seen = None, [], set()
+    for p in paths:
+        rep = json.loads(p.read_text())
+        if tasks is None:
+            tasks = rep["tasks"]
+        elif rep["tasks"] != tasks:
+            raise SystemExit(f"{p}: tasks {rep['tasks']} differ from {tasks} (one table per task list)")
+        output = (rep["config"].get("encoder") or {}).get("output", "fused")
+        for r in rep["rows"]:
+            if r["status"] != "ok":
+                continue
+            inp = r.get("input") or output
+            key = (r["name"], inp, json.dumps(r["tasks"], sort_keys=True))
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"name": r["name"], "kind": r["kind"], "input": inp, "report": str(p),
+                         "seen": r.get("pretraining", {}).get("eval_tasks_seen"),
+                         "tasks": {t: r["tasks"][t][metric] for t in tasks}, "overall": r["overall"][metric]})
+    return tasks or [], rows
+
+
+def markdown(tasks: list[str], rows: list[dict], metric: str) -> str:
+    lines = [f"| row | policy input | {' | '.join(tasks)} | overall ({metric}) |",
+             "|---" * (len(tasks) + 3) + "|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['input']} | {' | '.join(fmt(r['tasks'][t]) for t in tasks)} | "
+                     f"**{fmt(r['overall'])}** |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("reports", nargs="+", type=Path)
+    ap.add_argument("--metric", choices=("final", "best"), default="final")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = ap.parse_args()
+    tasks, rows = collect(args.reports, args.metric)
+    print(markdown(tasks, rows, args.metric))
+    if args.json:
+        args.json.write_text(json.dumps({"metric": args.metric, "tasks": tasks, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
