@@ -301,3 +301,73 @@ def test_missing_chain_inputs_are_named(tmp_path):
     cfg.chain.episodes = 20
     with pytest.raises(PolicyError, match=r"no chained demos for the stage\(s\) chain_open.*roboact chain demos -n 50 -o"):
         chain_stage_tasks(cfg)
+
+
+def test_judge_calibration_labels_each_stage_by_what_follows_its_success(tmp_path, monkeypatch):
+    """Stage k's labelled episode is its frames after the first action, then stage k+1's first frames (the last
+    stage: its recorded tail), success at the first frame after the stage's last action. A stand-in judge that
+    scores 1 exactly on the frames after success must then calibrate to fire on time with zero delay on the
+    held-out starts: an off-by-one in the labels shows as early firing or a delay."""
+    from roboact.policy.chain import ChainSettings, calibrate_chain_judge
+    from roboact.sim.demos import Episode, write_demos
+
+    files = []
+    for k, stage in enumerate(STAGES, 1):
+        eps = []
+        for s in range(4):
+            t = 8 if k == len(STAGES) else 6 + s % 2           # the last stage: 3 frames to success, then its tail
+            pix = np.full(t, k, dtype=np.uint8)
+            rewards = np.zeros(t)
+            if k == len(STAGES):
+                rewards[2:] = 1.0                                # success after action 2: frame 3 shows it
+                pix[3:] = 9
+            else:
+                rewards[-1] = 1.0
+            frames = np.broadcast_to(pix[:, None, None, None], (t, 4, 4, 3)).copy()
+            eps.append(Episode(actions=np.zeros((t, 7)), states=np.zeros((t, 3)), rewards=rewards,
+                               dones=np.eye(t)[-1], obs={"agentview_rgb": frames, "ee_pos": np.zeros((t, 3))},
+                               attrs={"chain_start": s, "seed": s}))
+        files.append(str(write_demos(tmp_path / f"{stage.name}_demo.hdf5", eps, {"task": f"libero_goal/{stage.name}"})))
+
+    class Features:
+        def __init__(self, judge, demos, key, root, todo):
+            pass
+
+        def get(self, name, frames):
+            return torch.from_numpy(frames[:, 0, 0, 0].astype(np.float32))[:, None]
+
+        def flush(self):
+            pass
+
+    class Result:
+        def __init__(self, s):
+            self.s = s
+
+        def score(self, i):
+            return self.s
+
+    class StubJudge:
+        checkpoint, window, stride = "stub", 16, 1
+        encoder = type("E", (), {"cfg": type("C", (), {"disentangle": False})()})()
+
+        def text_embeddings(self, texts):
+            return {}
+
+        def window_embeddings(self, feats):
+            return {"fused": feats[:, 0]}
+
+        def score_windows(self, windows, texts, embedding=None, text_emb=None):
+            k = 1 + [s.instruction for s in STAGES].index(texts[0])
+            return Result((windows[embedding].numpy() != k).astype(np.float64))   # 1 on frames not of stage k
+
+    monkeypatch.setattr("roboact.judge.demos.FrameFeatures", Features)
+    cal = calibrate_chain_judge(StubJudge(), files, ChainSettings(judge_patience=1), str(tmp_path / "cache"))
+    assert [s["stage"] for s in cal["stages"]] == [s.name for s in STAGES]
+    for st in cal["stages"]:
+        assert st["calibration_starts"] == [0, 1] and st["held_out_starts"] == [2, 3]
+        assert st["embedding"] == "fused" and 0.0 < st["threshold"] < 1.0
+        held = st["embeddings"]["fused"]["held_out"]
+        assert held["episode_accuracy"] == 1.0 and held["delay_mean"] == 0.0, st["stage"]
+        assert st["embeddings"]["fused"]["calibration"]["value"] == 1.0
+    with pytest.raises(ValueError, match="need at least 2"):
+        calibrate_chain_judge(StubJudge(), files, ChainSettings(), str(tmp_path / "cache"), max_demos=1)
