@@ -14,6 +14,11 @@
 #                  training config otherwise
 #   screen-new-terms    their Meta-World screening rows (fused+frame)
 #   probe-new      ridge probes of the new-corpus encoders' policy inputs (fused, fused+frame) -> docs/results/study
+#   pretrain-best  the chosen configuration on the new corpus ($BEST_SETS, e.g. "model.lambda_frame=0.5"; empty:
+#                  paper-faithful) and its two ablations, seeds 0-2 (the paper-faithful seeds are the recipe's)
+#   final-mw, final-libero   the final tables, full mode, every row with 3 seeds paired with 3 pretraining seeds:
+#                  backbone (frame, tokens), paper-faithful on the old and the new corpus (`fused`), the chosen
+#                  configuration ($BEST_OUTPUT) and its ablations
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -48,6 +53,35 @@ train_new() {  # term (tcn|frame); the recipe's own training config with that te
     --set seed=0 model.lambda_$1=0.5 --out "$out" $(resume_flag "$out")
 }
 
+BEST_SETS=${BEST_SETS:-}
+BEST_OUTPUT=${BEST_OUTPUT:-fused+frame}
+BEST_TAG=${BEST_TAG:-best}
+seeds3() { echo "$1_s0/final,$1_s1/final,$1_s2/final"; }
+NEW3="$NEW/models/seed0/final,$NEW/models/seed1/final,$NEW/models/seed2/final"
+if [ -z "$BEST_SETS" ]; then BEST3=$NEW3; else BEST3=$(seeds3 $S/models/new_$BEST_TAG); fi
+
+train_variant() {  # name seed overrides...: the recipe's training config with overrides, on the new corpus
+  local name=$1 seed=$2; shift 2
+  local out=$S/models/new_${name}_s$seed
+  [ -f "$out/final/model.safetensors" ] || $R train --config $NEW/models/seed0/train_config.json \
+    --set seed=$seed "$@" --out "$out" $(resume_flag "$out")
+}
+
+final() {  # suite, extra flags...
+  local suite=$1; shift
+  local F="$R policy --suite $suite --mode full --steps 10000 --stride 5 --runtime openvino --videos 0 --workers 2
+    --no-progress -o $S/final-$suite"
+  [ $suite = metaworld ] && F="$F --eval-every 5000 --demos $MW_DEMOS --cache $MW_CACHE" || \
+    F="$F --eval-every 10000 --demos runs/policy_libero/demos --cache runs/policy_libero/cache"
+  $F --output fused --backbone-output frame tokens "$@" \
+    --model "RoboAct-CLIP paper-faithful, old corpus (18 MW tasks)=$(seeds3 $S/models/old_full)" \
+    --model "RoboAct-CLIP paper-faithful, new corpus (roboact-sawyer-panda)=$NEW3"
+  $F --output $BEST_OUTPUT --no-backbone-row "$@" \
+    --model "RoboAct-CLIP, chosen configuration ($BEST_OUTPUT${BEST_SETS:+, $BEST_SETS})=$BEST3" \
+    --model "Ablation 1 (no temporal) at the chosen configuration=$(seeds3 $S/models/new_${BEST_TAG}_no_temporal)" \
+    --model "Ablation 2 (no disentanglement) at the chosen configuration=$(seeds3 $S/models/new_${BEST_TAG}_no_disentangle)"
+}
+
 for stage in "$@"; do
   case $stage in
     corpus-old)
@@ -76,6 +110,14 @@ for stage in "$@"; do
         .venv/bin/python benchmarks/probe_policy_features.py --suite metaworld --demos $MW_DEMOS --cache $MW_CACHE \
           --stride 5 --output $out "${models[@]}" --out docs/results/study/mw_probe_new_$out.md
       done ;;
+    pretrain-best)
+      for seed in 0 1 2; do
+        [ -n "$BEST_SETS" ] && train_variant $BEST_TAG $seed $BEST_SETS
+        train_variant ${BEST_TAG}_no_temporal $seed model.temporal=false $BEST_SETS
+        train_variant ${BEST_TAG}_no_disentangle $seed model.disentangle=false $BEST_SETS
+      done ;;
+    final-mw) final metaworld ;;
+    final-libero) final libero_goal ;;
     demos)
       $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
       $R demos --suite libero_goal -n 50 --workers 2 -o runs/policy_libero/demos ;;
@@ -86,6 +128,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw final-libero demos screen)" >&2; exit 2 ;;
   esac
 done
