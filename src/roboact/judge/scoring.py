@@ -269,7 +269,7 @@ class JudgeStream:
     @torch.no_grad()
     def step(self, frame: np.ndarray) -> StepScores:
         single = np.asarray(frame).ndim == 3
-        window = self._windows._push(check_frames(frame, batch=not single))        # (B, n, d)
+        window = self._windows.push_frame(check_frames(frame, batch=not single))   # (B, n, d)
         v = self.judge.encoder.encode_video(window, normalize=True)[self.judge.embedding].float().cpu()
         cos = v @ self._text.T                                                      # (B, K)
         prob = softmax_over_texts(cos, self.judge.encoder) if len(self.texts) >= 2 else None

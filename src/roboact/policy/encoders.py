@@ -166,8 +166,9 @@ class WindowedObsEncoder(FrozenObsEncoder):
         for r in self.rings:
             r.keep(rows)
 
-    def _push(self, frame: np.ndarray) -> torch.Tensor:
-        """Encode the newest frame(s) (the step's one backbone call) into their ring: its window [B, n, d]."""
+    def push_frame(self, frame: np.ndarray) -> torch.Tensor:
+        """Encode the newest frame(s) (the step's one backbone call) into their ring: its window [B, n, d]. Public:
+        the judge's stream (roboact.judge) reads windows the same way a policy does."""
         ring = self.rings[self._t % self.stride]
         self._t += 1
         return ring.push(self.net.encode_images(_batch(frame)))
@@ -193,7 +194,7 @@ class FrameWindowObsEncoder(WindowedObsEncoder):
         return window_indices(t, self.window, self.stride)                  # (T, n)
 
     def step(self, frame: np.ndarray) -> torch.Tensor:
-        return self._push(frame).float().cpu()                              # (B, n, d)
+        return self.push_frame(frame).float().cpu()                         # (B, n, d)
 
     def input_label(self) -> str:
         return (f"tokens: {self.window} frames' {self.dim}-d features (stride {self.stride}), attention-pooled "
@@ -234,7 +235,7 @@ class RoboActObsEncoder(WindowedObsEncoder):
 
     @torch.no_grad()
     def step(self, frame: np.ndarray) -> torch.Tensor:
-        return self._select(self._push(frame))                              # (B, D); the policy runs on CPU
+        return self._select(self.push_frame(frame))                         # (B, D); the policy runs on CPU
 
     def _select(self, windows: torch.Tensor) -> torch.Tensor:
         """The policy's input from a batch of windows of frame features [B, n, d]."""
