@@ -85,6 +85,20 @@ def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple
     obs = env.reset(seed=start.seed, state=np.asarray(start.state, dtype=np.float64))
     scene = Scene(env.model, env.data)
     run = ChainRun([obs], [], [env.sim_state()], [], [])
+
+    def advance(stage: Stage, first: bool) -> Observation:
+        """One step of `stage`'s actor, recorded (the predicate after it in `flags`)."""
+        action = np.asarray(act(env, stage, run.observations[-1], first), dtype=np.float64)
+        new = env.step(action)
+        run.actions.append(action)
+        run.flags.append(bool(stage.done(scene)))
+        if keep:
+            run.observations.append(new)
+            run.states.append(env.sim_state())
+        else:
+            run.observations[-1:] = [new]
+        return new
+
     for k, stage in enumerate(stages):
         n = 0
         while switch is not None or not stage.done(scene):
@@ -92,16 +106,8 @@ def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple
                 run.failed_phase = getattr(act, "phase", lambda: "?")()
                 run.failure = "budget" if switch is None else "no switch"
                 return run
-            action = np.asarray(act(env, stage, obs, n == 0), dtype=np.float64)
-            obs = env.step(action)
+            obs = advance(stage, n == 0)
             n += 1
-            run.actions.append(action)
-            run.flags.append(bool(stage.done(scene)))
-            if keep:
-                run.observations.append(obs)
-                run.states.append(env.sim_state())
-            else:
-                run.observations[-1:] = [obs]
             if switch is not None and switch(k, obs):
                 if not run.flags[-1]:
                     run.failed_phase = getattr(act, "phase", lambda: "?")()
@@ -110,15 +116,7 @@ def run_chain(env, start: ChainStart, act: Callable | None = None, stages: tuple
                 break
         run.stage_ends.append(len(run.actions))
     for _ in range(tail):
-        action = np.asarray(act(env, stages[-1], obs, False), dtype=np.float64)
-        obs = env.step(action)
-        run.actions.append(action)
-        run.flags.append(bool(stages[-1].done(scene)))
-        if keep:
-            run.observations.append(obs)
-            run.states.append(env.sim_state())
-        else:
-            run.observations[-1:] = [obs]
+        advance(stages[-1], False)
     return run
 
 
