@@ -94,8 +94,9 @@ def calibrate_demos(judge, args) -> int:
     from roboact.judge.demos import DemoCalibration, markdown, run_calibration
 
     cfg = DemoCalibration(files=list(args.calibrate), done_text=args.done_text, not_done_text=args.not_done_text,
-                          camera=args.camera, feature_cache=args.feature_cache, max_demos=args.max_demos, calib_fraction=args.calib_fraction,
-                          patience=args.patience, objective=args.objective, out=args.out)
+                          camera=args.camera, feature_cache=args.feature_cache, max_demos=args.max_demos,
+                          calib_fraction=args.calib_fraction, patience=args.patience, objective=args.objective,
+                          out=args.out)
     report = run_calibration(judge, cfg, checkpoint=judge.checkpoint or args.model)
     print(markdown(report))
     print(f"report: {args.out}/report.json, {args.out}/report.md")

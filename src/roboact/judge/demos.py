@@ -204,13 +204,7 @@ def task_report(demos, texts: list[str], records: list[dict], cfg: DemoCalibrati
                          "(one to calibrate, one held out)")
     episodes = {e: [LabelledEpisode(np.array(r["scores"][e]), r["success"], r["demo"]) for r in usable]
                 for e in embeddings}
-    per = {}
-    for e in embeddings:
-        cal = calibrate(episodes[e][:n_cal], cfg.objective, cfg.patience)
-        per[e] = {"calibration": cal,
-                  "calibration_eval": _brief(evaluate(episodes[e][:n_cal], cal["threshold"], cfg.patience)),
-                  "held_out": evaluate(episodes[e][n_cal:], cal["threshold"], cfg.patience)}
-    chosen = max(embeddings, key=lambda e: (per[e]["calibration"]["value"], e == "fused"))
+    per, chosen = calibrate_embeddings(episodes, n_cal, cfg.objective, cfg.patience)
     return {"file": str(demos.path), "task": demos.attrs.get("task_name") or Path(demos.path).stem,
             "texts": texts, "score": "prob(done)" if len(texts) == 2 else "cosine(done)",
             "demos": len(records), "skipped_no_success_frame": len(records) - len(usable),
@@ -220,7 +214,20 @@ def task_report(demos, texts: list[str], records: list[dict], cfg: DemoCalibrati
             "chosen_embedding": chosen, "embeddings": per}
 
 
-def _brief(ev: dict) -> dict:
+def calibrate_embeddings(episodes: dict[str, list[LabelledEpisode]], n_cal: int, objective: str,
+                         patience: int) -> tuple[dict, str]:
+    """Per embedding: a threshold calibrated on the first `n_cal` episodes, its evaluation there and on the
+    rest (held out); and the embedding chosen by the calibration value (ties: fused)."""
+    per = {}
+    for e, eps in episodes.items():
+        cal = calibrate(eps[:n_cal], objective, patience)
+        per[e] = {"calibration": cal, "calibration_eval": brief(evaluate(eps[:n_cal], cal["threshold"], patience)),
+                  "held_out": evaluate(eps[n_cal:], cal["threshold"], patience)}
+    return per, max(episodes, key=lambda e: (per[e]["calibration"]["value"], e == "fused"))
+
+
+def brief(ev: dict) -> dict:
+    """An evaluation without its per-episode rows (summaries, cached calibrations)."""
     return {k: v for k, v in ev.items() if k != "per_episode"}
 
 

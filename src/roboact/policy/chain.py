@@ -226,8 +226,8 @@ def calibrate_chain_judge(judge, stage_files: Sequence[str], settings: ChainSett
     better calibration value is chosen (ties: fused) and the remaining starts are the held-out report."""
     import math
 
-    from roboact.judge.demos import FrameFeatures, image_key
-    from roboact.judge.detect import LabelledEpisode, calibrate, evaluate
+    from roboact.judge.demos import FrameFeatures, brief, calibrate_embeddings, image_key
+    from roboact.judge.detect import LabelledEpisode
     from roboact.judge.scoring import EMBEDDINGS, JudgeError
     from roboact.sim.chain.demos import TAIL_STEPS
     from roboact.sim.chain.stages import STAGES
@@ -270,12 +270,9 @@ def calibrate_chain_judge(judge, stage_files: Sequence[str], settings: ChainSett
             for e in embeddings:
                 res = judge.score_windows(windows, texts, embedding=e, text_emb=text_emb)
                 episodes[e].append(LabelledEpisode(res.score(0), success, f"start_{s}"))
-        per = {}
-        for e in embeddings:
-            cal = calibrate(episodes[e][:n_cal], settings.judge_objective, settings.judge_patience)
-            held = evaluate(episodes[e][n_cal:], cal["threshold"], settings.judge_patience)
-            per[e] = {"calibration": cal, "held_out": {k2: v for k2, v in held.items() if k2 != "per_episode"}}
-        chosen = max(embeddings, key=lambda e: (per[e]["calibration"]["value"], e == "fused"))
+        per, chosen = calibrate_embeddings(episodes, n_cal, settings.judge_objective, settings.judge_patience)
+        for e in per:
+            per[e]["held_out"] = brief(per[e]["held_out"])
         stages.append({"stage": stage.name, "texts": texts, "embedding": chosen,
                        "threshold": per[chosen]["calibration"]["threshold"], "patience": settings.judge_patience,
                        "calibration_starts": starts[:n_cal], "held_out_starts": starts[n_cal:], "embeddings": per})
@@ -331,18 +328,19 @@ def run_chain_evals(job, encoder, policy, vectors: dict[str, torch.Tensor], fold
     return out
 
 
-def chain_judging(cfg, checkpoint: str, stage_files: list, out: Path) -> dict:
-    """The judge's calibration for one checkpoint (cached in OUT/judge/, keyed by everything it depends on)."""
+def chain_judging(cfg, checkpoint: str, stage_sources: list, out: Path) -> dict:
+    """The judge's calibration for one checkpoint (cached in OUT/judge/, keyed by everything it depends on);
+    `stage_sources`: the stages' policy.data.DemoSource (their files and the sha256 already taken of them)."""
     import hashlib
     import json
 
     from roboact.judge.scoring import Judge
     from roboact.policy.encoders import checkpoint_digest
-    from roboact.utils.io import atomic_write_json, read_json, sha256_file
+    from roboact.utils.io import atomic_write_json, read_json
 
     s = cfg.chain
     stride = s.judge_stride or cfg.encoder.stride
-    ident = {"checkpoint": checkpoint_digest(checkpoint), "files": [sha256_file(f) for f in stage_files],
+    ident = {"checkpoint": checkpoint_digest(checkpoint), "files": [src.sha256 for src in stage_sources],
              "num_demos": cfg.num_demos, "objective": s.judge_objective, "patience": s.judge_patience,
              "stride": stride, "backbone": [cfg.encoder.backbone, cfg.encoder.backbone_path]}
     key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -350,7 +348,8 @@ def chain_judging(cfg, checkpoint: str, stage_files: list, out: Path) -> dict:
     if path.is_file():
         return read_json(path)
     judge = Judge.from_pretrained(checkpoint, device=cfg.encoder.device, runtime=cfg.encoder.runtime, stride=stride)
-    cal = calibrate_chain_judge(judge, [str(f) for f in stage_files], s, cfg.cache_dir, max_demos=cfg.num_demos)
+    cal = calibrate_chain_judge(judge, [str(src.path) for src in stage_sources], s, cfg.cache_dir,
+                                max_demos=cfg.num_demos)
     cal["identity"] = ident
     atomic_write_json(path, cal)
     return cal

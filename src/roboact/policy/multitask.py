@@ -40,7 +40,7 @@ class MultiTaskJob:
     train_tasks: list[str]             # with --chain, the chain's stages last (trained on, never evaluated alone)
     eval_tasks: list[str]              # the training tasks but the stages, then any held-out ones
     sources: dict                      # train task -> data.DemoSource
-    instructions: dict[str, str]       # every evaluation task -> its instruction
+    instructions: dict[str, str]       # every training and evaluation task -> its instruction
     seed: int
     cache_dir: str
     train: BCTrainConfig
@@ -296,7 +296,7 @@ def run_multitask_benchmark(cfg, suite, tasks: list[str], out: Path, t0: float) 
 
             for job in jobs:
                 if job.spec.kind == "roboact":
-                    job.judging = chain_judging(cfg, job.spec.path, [sources[t].path for t in stages], out)
+                    job.judging = chain_judging(cfg, job.spec.path, [sources[t] for t in stages], out)
         bm.run_cells(cfg, jobs)
     finally:
         bm.close_runners()
@@ -363,9 +363,10 @@ def _job(cfg, row, cond: str, name: str, seed: int, tasks: list[str], eval_tasks
     enc = row.encoder if spec is row.spec else _encoder(spec, cfg.encoder)
     digest = checkpoint_digest(spec.path) if cond == "roboact-text" else None
     job = MultiTaskJob(spec, cond, cfg.encoder, cfg.suite, list(tasks), list(eval_tasks),
-                       {t: sources[t] for t in tasks}, {t: instructions[t] for t in dict.fromkeys(tasks + eval_tasks)}, seed, cfg.cache_dir,
-                       dataclasses.replace(cfg.train, seed=seed), cfg.rollouts, cfg.max_steps, cfg.image_size, "",
-                       cfg.videos if seed == 0 else 0, str(out / "videos" / row_slug(row.spec.name, cond)), cfg.parallel,
+                       {t: sources[t] for t in tasks}, {t: instructions[t] for t in dict.fromkeys(tasks + eval_tasks)},
+                       seed, cfg.cache_dir, dataclasses.replace(cfg.train, seed=seed), cfg.rollouts, cfg.max_steps,
+                       cfg.image_size, "", cfg.videos if seed == 0 else 0,
+                       str(out / "videos" / row_slug(row.spec.name, cond)), cfg.parallel,
                        cfg.chain if cfg.chain.enabled else None)
     key = multitask_key(enc.identity(), condition_identity(cond, [instructions[t] for t in tasks], cfg.encoder,
                                                            digest), job)
