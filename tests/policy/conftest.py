@@ -69,6 +69,18 @@ def write_metaworld_demos(path: Path, n: int = 3, t: int = 12, size: int = 32, s
     return write_demos(path, eps, {"task": "metaworld/plate-slide-v3"})
 
 
+
+def policy_cli(argv) -> int:
+    """`roboact policy ARGV` in this process (cells run in-process with one worker, so tests can spy on them)."""
+    import argparse
+
+    from roboact.policy.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["policy", *map(str, argv)])
+    return args.func(args)
+
 @pytest.fixture
 def demos_dir(tmp_path) -> Path:
     write_metaworld_demos(tmp_path / "demos" / "metaworld" / "plate-slide-v3_demo.hdf5")

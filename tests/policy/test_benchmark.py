@@ -1,6 +1,5 @@
 """`roboact policy` end to end in smoke mode on Meta-World (tiny CLIP backbone and tiny checkpoints), and
 the bad inputs that must stop a run with a clear error instead of printing a 0% row."""
-import argparse
 import json
 
 import numpy as np
@@ -9,18 +8,12 @@ import pytest
 pytest.importorskip("metaworld")
 pytestmark = pytest.mark.sim
 
-from roboact.policy.cli import register  # noqa: E402
 from roboact.policy.suites import PolicyError  # noqa: E402
 from roboact.sim.base import SimError  # noqa: E402
 
+from .conftest import policy_cli as cli  # noqa: E402
+
 TASK = "plate-slide-v3"
-
-
-def cli(argv):
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["policy", *map(str, argv)])
-    return args.func(args)
 
 
 def base_args(root, bb, **over):

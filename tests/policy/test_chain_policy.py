@@ -12,6 +12,8 @@ from roboact.policy.chain import ChainPolicyActor, JudgeSwitch, StageJudging
 from roboact.sim.base import Observation
 from roboact.sim.chain.stages import STAGES
 
+from .conftest import policy_cli
+
 
 class Encoder:
     def __init__(self):
@@ -177,17 +179,6 @@ def test_chain_report_gives_each_switch_calvin_shares_over_seeds():
     assert "| backbone [sentence] | oracle | 0.0 (1 seed) |" in md and "| judge | - | - | - | - | not run: no judge |" in md
 
 
-def _policy_cli(argv):
-    import argparse
-
-    from roboact.policy.cli import register
-
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["policy", *map(str, argv)])
-    return args.func(args)
-
-
 @pytest.fixture(scope="module")
 def chain_smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints):
     """`roboact policy --multitask --chain` in smoke mode on LIBERO-Goal: one task plus the four stages, whose
@@ -220,7 +211,7 @@ def chain_smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints):
             "--no-progress", "--make-demos", "--condition", "roboact-text", "onehot",
             "--model", f"RoboAct-CLIP={tiny_checkpoints['full']}",
             "--chain-starts", repo / "docs/results/chain/chain_starts_eval.json", "--set", "image_size=64"]
-    assert _policy_cli(argv) == 0
+    assert policy_cli(argv) == 0
     mp.undo()
     return root, argv
 
@@ -275,7 +266,7 @@ def test_chain_rerun_runs_only_the_missing_switch(chain_smoke, tiny_clip_backbon
     monkeypatch.setattr(chain_mod, "evaluate_chain", lambda *a, **k: calls.append(a[5] is not None) or real(*a, **k))
     monkeypatch.setattr(train_mod, "train_steps", lambda *a, **k: trained.append(1))
     monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
-    assert _policy_cli(argv) == 0
+    assert policy_cli(argv) == 0
     assert calls == [True] and trained == []
     assert (cell / "chain" / "oracle.json").read_text() == oracle
     assert json.loads((cell / "result.json").read_text())["chain"]["judge"]["status"] == "ok"

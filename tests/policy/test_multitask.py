@@ -2,7 +2,6 @@
 joined training set, exact resume of a cell's training, and the whole run in smoke mode on Meta-World."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -15,6 +14,8 @@ from roboact.policy.encoders import EncoderSettings
 from roboact.policy.multitask import concat_sets, load_state, save_state
 from roboact.policy.suites import PolicyError
 from roboact.policy.train import BCTrainConfig, make_policy, train_steps
+
+from .conftest import policy_cli as cli
 
 
 def _set(n: int, episodes: int, windows: bool, d: int = 3, seed: int = 0) -> DemoSet:
@@ -105,15 +106,6 @@ def test_saved_training_state_resumes_exactly(tmp_path):
 
 # --- end to end -------------------------------------------------------------------------------------------------
 TASKS = ("plate-slide-v3", "pick-place-v3")
-
-
-def cli(argv):
-    from roboact.policy.cli import register
-
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["policy", *map(str, argv)])
-    return args.func(args)
 
 
 def smoke_args(root, bb, *extra):
