@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from roboact.backbones import load_backbone
+from roboact.backbones.runtime import resolve_runtime
 from roboact.models import RoboActCLIP, RoboActConfig
 
 
@@ -119,7 +120,7 @@ def main() -> None:
            "backbone_frames_per_s": round(frames_s, 1), "backbone_clips_per_s": round(frames_s / cfg.n_frames, 2),
            "heads_cost_over_backbone_cost_per_clip": round(heads_cost / bb_cost, 5),
            "torch": torch.__version__, "device": args.device, "amp": args.amp,
-           "runtime": load_backbone("lite0-minilm", load_text=False, device=args.device).runtime,
+           "runtime": resolve_runtime("default", args.device),          # what _backbone's load_backbone runs
            "backbone_batch": args.backbone_batch or ("gpu default" if args.device.startswith("cuda") else "cpu default")}
     if args.device.startswith("cuda"):
         res["gpu"] = torch.cuda.get_device_name(torch.device(args.device))

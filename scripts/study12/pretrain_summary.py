@@ -26,20 +26,17 @@ def last_val(metrics: Path) -> dict:
 
 
 def main() -> None:
-    from roboact.data.heldout import read_record
     from roboact.data.manifest import read_manifest
+    from roboact.train.recipes import corpus_record
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--model", type=Path, action="append", default=[], help="a `roboact train` output folder")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    rows = read_manifest(args.manifest)
     out = {"command": " ".join(["python", "scripts/study12/pretrain_summary.py", *sys.argv[1:]]),
-           "manifest": str(args.manifest), "clips": len(rows),
-           "splits": dict(Counter(r.split for r in rows)), "subjects": dict(Counter(r.subject for r in rows)),
-           "tasks": dict(sorted(Counter(r.task for r in rows).items())),
-           "excluded": (read_record(args.manifest) or {}).get("excluded_tasks", {}),
+           **corpus_record(args.manifest),        # what a recipe records as an encoder's corpus
+           "splits": dict(Counter(r.split for r in read_manifest(args.manifest))),
            "models": {str(m): last_val(m / "metrics.jsonl") for m in args.model}}
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: v for k, v in out.items() if k not in ("tasks", "excluded")}, indent=1))
