@@ -18,7 +18,10 @@
 #                  paper-faithful) and its two ablations, seeds 0-2 (the paper-faithful seeds are the recipe's)
 #   final-mw, final-libero   the final tables, full mode, every row with 3 seeds paired with 3 pretraining seeds:
 #                  backbone (frame, tokens), paper-faithful on the old and the new corpus (`fused`), the chosen
-#                  configuration ($BEST_OUTPUT) and its ablations
+#                  configuration ($BEST_OUTPUT) and its ablations; each command's tables are copied to
+#                  docs/results/policy_<metaworld|libero>_study_{fused,best}_table{2,3}.{json,md}
+#   probe-mw, probe-libero   ridge probes of every final row's policy input (each row's three pretraining seeds,
+#                  averaged) -> docs/results/study/final_<suite>_probe_{fused,best}.{md,json}
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -31,6 +34,8 @@ OLD_TASKS=$OLD_TASKS,faucet-close-v3,button-press-topdown-v3,coffee-button-v3,ha
 OLD_TASKS=$OLD_TASKS,lever-pull-v3,plate-slide-back-v3,push-v3,sweep-v3,coffee-push-v3,coffee-pull-v3
 MW_DEMOS=runs/policy_bf16/demos
 MW_CACHE=runs/policy_bf16/cache
+LIBERO_DEMOS=runs/policy_libero/demos
+LIBERO_CACHE=runs/policy_libero/cache
 SCREEN="$R policy --suite metaworld --mode custom --num-demos 50 --seeds 3 --rollouts 20 --steps 5000 --eval-every 5000
   --videos 0 --demos $MW_DEMOS --cache $MW_CACHE --runtime openvino --stride 5 -o $S/mw-screen --no-progress"
 NEW=runs/pretrain/roboact-sawyer-panda
@@ -67,19 +72,42 @@ train_variant() {  # name seed overrides...: the recipe's training config with o
     --set seed=$seed "$@" --out "$out" $(resume_flag "$out")
 }
 
+publish() {  # run folder, docs stem: the report a command just wrote (each command overwrites the folder's)
+  for t in table2 table3; do
+    for ext in json md; do cp "$1/$t.$ext" "docs/results/$2_$t.$ext"; done
+  done
+}
+
 final() {  # suite, extra flags...
   local suite=$1; shift
+  local short=${suite%_goal}
   local F="$R policy --suite $suite --mode full --steps 10000 --stride 5 --runtime openvino --videos 0 --workers 2
     --no-progress -o $S/final-$suite"
   [ $suite = metaworld ] && F="$F --eval-every 5000 --demos $MW_DEMOS --cache $MW_CACHE" || \
-    F="$F --eval-every 10000 --demos runs/policy_libero/demos --cache runs/policy_libero/cache"
+    F="$F --eval-every 10000 --demos $LIBERO_DEMOS --cache $LIBERO_CACHE"
   $F --output fused --backbone-output frame tokens "$@" \
     --model "RoboAct-CLIP paper-faithful, old corpus (18 MW tasks)=$(seeds3 $S/models/old_full)" \
     --model "RoboAct-CLIP paper-faithful, new corpus (roboact-sawyer-panda)=$NEW3"
+  publish $S/final-$suite policy_${short}_study_fused
   $F --output $BEST_OUTPUT --no-backbone-row "$@" \
     --model "RoboAct-CLIP, chosen configuration ($BEST_OUTPUT${BEST_SETS:+, $BEST_SETS})=$BEST3" \
     --model "Ablation 1 (no temporal) at the chosen configuration=$(seeds3 $S/models/new_${BEST_TAG}_no_temporal)" \
     --model "Ablation 2 (no disentanglement) at the chosen configuration=$(seeds3 $S/models/new_${BEST_TAG}_no_disentangle)"
+  publish $S/final-$suite policy_${short}_study_best
+}
+
+probe_final() {  # suite: ridge probes of every final row's policy input (all three pretraining seeds each)
+  local suite=$1 short=${1%_goal} demos=$MW_DEMOS cache=$MW_CACHE
+  [ $suite = metaworld ] || { demos=$LIBERO_DEMOS; cache=$LIBERO_CACHE; }
+  local P=".venv/bin/python benchmarks/probe_policy_features.py --suite $suite --demos $demos --cache $cache
+    --stride 5 --runtime openvino"
+  $P --output fused --backbone-output frame tokens \
+    --model "paper-faithful, old corpus=$(seeds3 $S/models/old_full)" --model "paper-faithful, new corpus=$NEW3" \
+    --out docs/results/study/final_${short}_probe_fused.md
+  $P --output $BEST_OUTPUT --no-backbone-row --model "chosen configuration=$BEST3" \
+    --model "ablation 1 (no temporal)=$(seeds3 $S/models/new_${BEST_TAG}_no_temporal)" \
+    --model "ablation 2 (no disentanglement)=$(seeds3 $S/models/new_${BEST_TAG}_no_disentangle)" \
+    --out docs/results/study/final_${short}_probe_best.md
 }
 
 for stage in "$@"; do
@@ -118,9 +146,11 @@ for stage in "$@"; do
       done ;;
     final-mw) final metaworld ;;
     final-libero) final libero_goal ;;
+    probe-mw) probe_final metaworld ;;
+    probe-libero) probe_final libero_goal ;;
     demos)
       $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
-      $R demos --suite libero_goal -n 50 --workers 2 -o runs/policy_libero/demos ;;
+      $R demos --suite libero_goal -n 50 --workers 2 -o $LIBERO_DEMOS ;;
     screen)
       $SCREEN --workers 2 --output fused+frame --backbone-output frame tokens --model "$OLD0"
       $SCREEN --workers 2 --output fused+frame --no-backbone-row \
@@ -128,6 +158,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw final-libero demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw final-libero probe-mw probe-libero demos screen)" >&2; exit 2 ;;
   esac
 done
