@@ -16,7 +16,8 @@
 #   probe-new      ridge probes of the new-corpus encoders' policy inputs (fused, fused+frame) -> docs/results/study
 #   pretrain-best  the chosen configuration on the new corpus ($BEST_SETS, e.g. "model.lambda_frame=0.5"; empty:
 #                  paper-faithful) and its two ablations, seeds 0-2 (the paper-faithful seeds are the recipe's)
-#   final-mw, final-libero   the final tables, full mode, every row with 3 seeds paired with 3 pretraining seeds:
+#   final-mw, final-libero   (= final-<suite>-base, then final-<suite>-best) the final tables, full mode,
+#                  every row with 3 seeds paired with 3 pretraining seeds:
 #                  backbone (frame, tokens), paper-faithful on the old and the new corpus (`fused`), the chosen
 #                  configuration ($BEST_OUTPUT) and its ablations; each command's tables are copied to
 #                  docs/results/policy_<metaworld|libero>_study_{fused,best}_table{2,3}.{json,md}
@@ -78,22 +79,29 @@ publish() {  # run folder, docs stem: the report a command just wrote (each comm
   done
 }
 
-final() {  # suite, extra flags...
-  local suite=$1; shift
-  local short=${suite%_goal}
+final_cmd() {  # suite: the full-mode policy command every final table shares
+  local suite=$1
   local F="$R policy --suite $suite --mode full --steps 10000 --stride 5 --runtime openvino --videos 0 --workers 2
     --no-progress -o $S/final-$suite"
-  [ $suite = metaworld ] && F="$F --eval-every 5000 --demos $MW_DEMOS --cache $MW_CACHE" || \
-    F="$F --eval-every 10000 --demos $LIBERO_DEMOS --cache $LIBERO_CACHE"
-  $F --output fused --backbone-output frame tokens "$@" \
+  [ $suite = metaworld ] && echo "$F --eval-every 5000 --demos $MW_DEMOS --cache $MW_CACHE" || \
+    echo "$F --eval-every 10000 --demos $LIBERO_DEMOS --cache $LIBERO_CACHE"
+}
+
+final_base() {  # suite, extra flags...: backbone (frame, tokens) and the paper-faithful rows (`fused`)
+  local suite=$1; shift
+  $(final_cmd $suite) --output fused --backbone-output frame tokens "$@" \
     --model "RoboAct-CLIP paper-faithful, old corpus (18 MW tasks)=$(seeds3 $S/models/old_full)" \
     --model "RoboAct-CLIP paper-faithful, new corpus (roboact-sawyer-panda)=$NEW3"
-  publish $S/final-$suite policy_${short}_study_fused
-  $F --output $BEST_OUTPUT --no-backbone-row "$@" \
+  publish $S/final-$suite policy_${suite%_goal}_study_fused
+}
+
+final_best() {  # suite, extra flags...: the chosen configuration and its two ablations
+  local suite=$1; shift
+  $(final_cmd $suite) --output $BEST_OUTPUT --no-backbone-row "$@" \
     --model "RoboAct-CLIP, chosen configuration ($BEST_OUTPUT${BEST_SETS:+, $BEST_SETS})=$BEST3" \
     --model "Ablation 1 (no temporal) at the chosen configuration=$(seeds3 $S/models/new_${BEST_TAG}_no_temporal)" \
     --model "Ablation 2 (no disentanglement) at the chosen configuration=$(seeds3 $S/models/new_${BEST_TAG}_no_disentangle)"
-  publish $S/final-$suite policy_${short}_study_best
+  publish $S/final-$suite policy_${suite%_goal}_study_best
 }
 
 probe_final() {  # suite: ridge probes of every final row's policy input (all three pretraining seeds each)
@@ -144,8 +152,12 @@ for stage in "$@"; do
         train_variant ${BEST_TAG}_no_temporal $seed model.temporal=false $BEST_SETS
         train_variant ${BEST_TAG}_no_disentangle $seed model.disentangle=false $BEST_SETS
       done ;;
-    final-mw) final metaworld ;;
-    final-libero) final libero_goal ;;
+    final-mw) final_base metaworld; final_best metaworld ;;
+    final-mw-base) final_base metaworld ;;
+    final-mw-best) final_best metaworld ;;
+    final-libero) final_base libero_goal; final_best libero_goal ;;
+    final-libero-base) final_base libero_goal ;;
+    final-libero-best) final_best libero_goal ;;
     probe-mw) probe_final metaworld ;;
     probe-libero) probe_final libero_goal ;;
     demos)
@@ -158,6 +170,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw final-libero probe-mw probe-libero demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw[-base|-best] final-libero[-base|-best] probe-mw probe-libero demos screen)" >&2; exit 2 ;;
   esac
 done
