@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from roboact.cli import COMMANDS, build_parser, main
+from roboact.cli import COMMANDS, main
 
 
 def test_help_lists_every_subcommand(capsys):

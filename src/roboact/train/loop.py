@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from roboact import dist
-from roboact.models.config import FACTORS, RoboActConfig
+from roboact.models.config import RoboActConfig
 from roboact.models.roboact_clip import RoboActCLIP
 from roboact.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from roboact.train.config import TrainConfig

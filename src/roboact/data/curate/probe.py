@@ -6,7 +6,6 @@ afresh. Failures are cached too (with their message): a rerun does not wait on a
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
