@@ -22,6 +22,14 @@ def fmt(iv: dict) -> str:
     return f"{iv['mean']:.1f} ± {iv['half_width']:.1f}"
 
 
+def _outcomes(tasks: dict) -> dict:
+    """What a row's cells scored, without their timings (newer reports add them), so a row that several
+    reports share is recognised as one."""
+    return {t: {seed: {k: cell.get(k) for k in ("best", "final", "best_step")}
+                for seed, cell in v.get("per_seed", {}).items()} | {"final": v["final"], "best": v["best"]}
+            for t, v in tasks.items()}
+
+
 def collect(paths: list[Path], metric: str) -> tuple[list[str], list[dict]]:
     tasks, rows, seen = None, [], set()
     for p in paths:
@@ -35,7 +43,7 @@ def collect(paths: list[Path], metric: str) -> tuple[list[str], list[dict]]:
             if r["status"] != "ok":
                 continue
             inp = r.get("input") or output
-            key = (r["name"], inp, json.dumps(r["tasks"], sort_keys=True))
+            key = (r["name"], inp, json.dumps(_outcomes(r["tasks"]), sort_keys=True))
             if key in seen:
                 continue
             seen.add(key)
