@@ -21,7 +21,7 @@ PY=${PYTHON:-.venv/bin/python}
 R=${ROBOACT:-.venv/bin/roboact}
 C=runs/study/corpus_old
 K=runs/study/cache_old
-G="$PY scripts/generalization.py --corpus $C --cache $K --seeds 3 --camera corner3 --workers 2"
+G="$PY scripts/generalization.py --corpus $C --cache $K --seeds 3 --camera corner3 --workers ${WORKERS:-2}"
 OUT=runs/generalization_v2
 for stage in "$@"; do
   case $stage in
