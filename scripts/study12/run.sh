@@ -161,7 +161,9 @@ for stage in "$@"; do
     probe-mw) probe_final metaworld ;;
     probe-libero) probe_final libero_goal ;;
     demos)
-      $R demos --suite metaworld -n 50 --workers 2 -o $MW_DEMOS
+      # the benchmark's own tasks only (a plain `roboact demos --suite metaworld` makes all 24 atomic tasks)
+      $R demos --suite metaworld --tasks drawer-open-v3 plate-slide-v3 pick-place-v3 dial-turn-v3 -n 50 --workers 2 \
+        -o $MW_DEMOS
       $R demos --suite libero_goal -n 50 --workers 2 -o $LIBERO_DEMOS ;;
     screen)
       $SCREEN --workers 2 --output fused+frame --backbone-output frame tokens --model "$OLD0"
