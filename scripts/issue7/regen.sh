@@ -14,6 +14,9 @@
 #   asym      eq. 23 video->text only (model.clip_symmetric=false), full model
 #   rev       reversed clips (data.reverse_prob=0.5), full model and ablation 1, 300 and 600 steps
 #   levers    the paper's levers on composition: lambda_recomb 2.0, combiner residual_mlp (full model)
+#   viewrand  unseen viewpoint with randomised training views: the roboact-sawyer-panda corpus (five cameras,
+#             each episode's camera orbit, light and table randomised; `roboact pretrain --recipe
+#             roboact-sawyer-panda`), corner3 held out
 #   publish   copy every report (markdown + JSON) to docs/results/generalization/
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,6 +39,10 @@ for stage in "$@"; do
     levers)
       $G --steps 300 --rows full --skip viewpoint --set model.lambda_recomb=2.0 --out $OUT/recomb2
       $G --steps 300 --rows full --skip viewpoint --set model.combiner=residual_mlp --out $OUT/resmlp ;;
+    viewrand)
+      N=runs/pretrain/roboact-sawyer-panda
+      $PY scripts/generalization.py --corpus $N/corpus/merged --cache $N/cache --seeds 3 --camera corner3 \
+        --workers ${WORKERS:-2} --steps 300 --skip compositional --out $OUT/viewrand ;;
     publish)
       for run in $OUT/*/; do
         name=$(basename $run); dst=docs/results/generalization/$name
@@ -45,6 +52,6 @@ for stage in "$@"; do
           for f in report.json report.md; do [ -f $ev/$f ] && cp $ev/$f $dst/$(basename $ev)_$f; done
         done
       done ;;
-    *) echo "unknown stage $stage (split base asym rev levers publish)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (split base asym rev levers viewrand publish)" >&2; exit 2 ;;
   esac
 done
