@@ -5,7 +5,7 @@
 #
 #   experts      the ten-task expert table at the multi-task cap (300 steps), into docs/results
 #   demos        50 demos of each of LIBERO-Goal's ten tasks in $D (the five the roboact-sawyer-panda recipe
-#                recorded are linked, not remade)
+#                recorded, and the paper's four when issue 12's demos stage made them, are linked, not remade)
 #   chain-demos  the chain's train split grown to 55 base scenes, then 50 chained demos (one file per stage) in $D
 #   grid         the multi-task grid with the chain: backbone and RoboAct-CLIP rows x conditions x 3 seeds, one
 #                evaluation at 20k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
@@ -19,8 +19,10 @@ NEW=runs/pretrain/roboact-sawyer-panda
 MODEL=${MODEL:-"RoboAct-CLIP paper-faithful, new corpus (roboact-sawyer-panda)=$NEW/models/seed0/final,$NEW/models/seed1/final,$NEW/models/seed2/final"}
 RECIPE_TASKS="put_the_bowl_on_the_stove put_the_wine_bottle_on_top_of_the_cabinet put_the_bowl_on_top_of_the_cabinet
   put_the_bowl_on_the_plate put_the_wine_bottle_on_the_rack"
-OTHER_TASKS="open_the_middle_drawer_of_the_cabinet push_the_plate_to_the_front_of_the_stove
-  put_the_cream_cheese_in_the_bowl turn_on_the_stove open_the_top_drawer_and_put_the_bowl_inside"
+PAPER_TASKS="open_the_middle_drawer_of_the_cabinet push_the_plate_to_the_front_of_the_stove
+  put_the_cream_cheese_in_the_bowl turn_on_the_stove"
+PAPER_DEMOS=runs/policy_libero/demos   # issue 12's LIBERO-Goal policy demos (scripts/study12/run.sh demos)
+OTHER_TASKS="open_the_top_drawer_and_put_the_bowl_inside"
 
 for stage in "$@"; do
   case $stage in
@@ -34,7 +36,12 @@ for stage in "$@"; do
         [ -f "$src" ] || { echo "$src missing: run scripts/study12/run.sh corpus-new first" >&2; exit 1; }
         ln -sf "$(realpath "$src")" "$D/libero_goal/${t}_demo.hdf5"
       done
-      $R demos --suite libero_goal --tasks $OTHER_TASKS -n 50 --workers 2 -o "$D" ;;
+      todo=$OTHER_TASKS
+      for t in $PAPER_TASKS; do   # one set of demos for the paper's four tasks, shared with issue 12's tables
+        src=$PAPER_DEMOS/libero_goal/${t}_demo.hdf5
+        if [ -f "$src" ]; then ln -sf "$(realpath "$src")" "$D/libero_goal/${t}_demo.hdf5"; else todo="$todo $t"; fi
+      done
+      $R demos --suite libero_goal --tasks $todo -n 50 --workers 2 -o "$D" ;;
     chain-demos)
       $R chain starts --split train --count 55 -o docs/results/chain --workers 2
       $R chain demos --starts docs/results/chain/chain_starts_train.json -n 50 -o "$D" --workers 2 ;;
