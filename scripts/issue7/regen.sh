@@ -17,7 +17,7 @@
 #   viewrand  unseen viewpoint with randomised training views: the roboact-sawyer-panda corpus (five cameras,
 #             each episode's camera orbit, light and table randomised; `roboact pretrain --recipe
 #             roboact-sawyer-panda`), corner3 held out
-#   publish   copy every report (markdown + JSON) to docs/results/generalization/
+#   publish   copy every run's merged report (markdown) and its evaluations' JSON to docs/results/generalization/
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
@@ -47,9 +47,10 @@ for stage in "$@"; do
       for run in $OUT/*/; do
         name=$(basename $run); dst=docs/results/generalization/$name
         [ -f $run/report.md ] || continue
-        mkdir -p $dst; cp $run/report.md $dst/report.md
+        # the reports without their plot links (the plots stay in the run folder: too many to commit)
+        mkdir -p $dst; grep -v '^!\[' $run/report.md > $dst/report.md
         for ev in $run/eval/*/; do
-          for f in report.json report.md; do [ -f $ev/$f ] && cp $ev/$f $dst/$(basename $ev)_$f; done
+          [ -f $ev/report.json ] && cp $ev/report.json $dst/$(basename $ev).json
         done
       done ;;
     *) echo "unknown stage $stage (split base asym rev levers viewrand publish)" >&2; exit 2 ;;
