@@ -14,11 +14,15 @@ def cell(final, best):
     return {"final": final, "best": best, "best_step": 10}
 
 
-def report():
+def enc_row():
     finals = {"a": [0.5, 0.6, 0.7], "b": [0.1, 0.2, 0.3]}
     bests = {"a": [0.9, 0.9, 0.9], "b": [0.2, 0.4, 0.3]}
-    row = RowReport("enc", "roboact", "RoboAct-CLIP", "ok", {"text": "x", "eval_tasks_seen": []},
-                    {t: {s: cell(finals[t][s], bests[t][s]) for s in range(3)} for t in finals})
+    return RowReport("enc", "roboact", "RoboAct-CLIP", "ok", {"text": "x", "eval_tasks_seen": []},
+                     {t: {s: cell(finals[t][s], bests[t][s]) for s in range(3)} for t in finals})
+
+
+def report():
+    row = enc_row()
     off = RowReport("R3M", "r3m", "baseline", "not run: no weights", {"text": "-", "eval_tasks_seen": []})
     expert = {t: {"success_rate": 1.0, "successes": 3, "episodes": 3} for t in ("a", "b")}
     return build_report({"suite": "metaworld", "mode": "full"}, ["a", "b"], expert, [row, off])
@@ -143,3 +147,38 @@ def test_multitask_note_names_every_unseen_task_or_none():
     assert "Overall is the mean over every column.\n" in none and "unseen" not in none
     two = to_markdown(published_report({"train_tasks": [], "unseen_tasks": ["a", "b"]}), "II")
     assert "never trained on (a, b), only their instruction is new to the policy." in two
+
+
+def test_bar_chart_draws_each_rows_means_and_intervals_per_metric(tmp_path, monkeypatch):
+    """The chart is a published figure too: every bar is the table's mean, its error bar the table's half-width,
+    best on the left panel and final on the right, tasks then overall, in the rows' order."""
+    import matplotlib.axes
+
+    from roboact.policy.report import bar_chart
+
+    second = RowReport("backbone", "backbone", "baseline", "ok", {"text": "-", "eval_tasks_seen": []},
+                       {t: {s: cell(0.3, 0.4) for s in range(3)} for t in ("a", "b")})
+    rep = build_report({"suite": "metaworld", "mode": "full"}, ["a", "b"], {}, [enc_row(), second])
+    drawn = []
+    real_bar = matplotlib.axes.Axes.bar
+
+    def spy(ax, x, height, width, **kw):
+        drawn.append((ax, list(x), list(height), list(kw["yerr"]), kw["label"], width))
+        return real_bar(ax, x, height, width, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", spy)
+    out = bar_chart(rep, tmp_path / "success.png")
+    assert out == tmp_path / "success.png" and out.stat().st_size > 1000
+    assert [d[4] for d in drawn] == ["enc", "backbone", "enc", "backbone"]
+    assert drawn[0][0] is drawn[1][0] and drawn[0][0] is not drawn[2][0]       # two panels, both rows on each
+    enc = rep["rows"][0]
+    for (ax, xs, heights, errs, name, width), metric in zip(drawn, ("best", "best", "final", "final")):
+        row = next(r for r in rep["rows"] if r["name"] == name)
+        ivs = [row["tasks"]["a"][metric], row["tasks"]["b"][metric], row["overall"][metric]]
+        assert heights == pytest.approx([iv["mean"] for iv in ivs])
+        assert errs == pytest.approx([iv["half_width"] for iv in ivs])
+        assert width == pytest.approx(0.4)
+        offset = -0.2 if name == "enc" else 0.2                              # rows side by side in each group
+        assert xs == pytest.approx([0 + offset, 1 + offset, 2 + offset])
+    assert enc["overall"]["best"]["mean"] == pytest.approx(60.0)             # the figure shows percent, like the table
+
