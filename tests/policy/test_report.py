@@ -181,4 +181,51 @@ def test_bar_chart_draws_each_rows_means_and_intervals_per_metric(tmp_path, monk
         offset = -0.2 if name == "enc" else 0.2                              # rows side by side in each group
         assert xs == pytest.approx([0 + offset, 1 + offset, 2 + offset])
     assert enc["overall"]["best"]["mean"] == pytest.approx(60.0)             # the figure shows percent, like the table
+    left, right = drawn[0][0], drawn[2][0]
+    for ax, metric in ((left, "best"), (right, "final")):
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "overall"]
+        assert ax.get_ylim() == (0.0, 105.0)
+        assert ax.get_title() == f"{metric} success (%), 95% t-interval over seeds"
+    assert left.get_ylabel() == "success rate (%)"
+    assert len(left.figure.axes) == 2
+    legend = left.figure.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["enc", "backbone"]
+
+
+def test_bar_chart_of_one_row_centres_its_bars_on_the_groups(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from roboact.policy.report import bar_chart
+
+    rep = build_report({"suite": "metaworld", "mode": "full"}, ["a", "b"], {}, [enc_row()])
+    drawn = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar",
+                        lambda ax, x, h, w, **kw: drawn.append((list(x), w)) or None)
+    monkeypatch.setattr(matplotlib.axes.Axes, "get_legend_handles_labels", lambda ax: ([], []))
+    bar_chart(rep, tmp_path / "one.png")
+    assert drawn == [([0.0, 1.0, 2.0], pytest.approx(0.8))] * 2
+
+
+def test_multitask_markdown_prints_the_chain_table_after_the_corpora():
+    from roboact.policy.chain import chain_markdown
+    from roboact.policy.report import to_markdown
+
+    k = lambda m: {"mean": m, "low": m - 0.1, "high": m + 0.1, "n": 3, "std": 0.05}  # noqa: E731
+    chain = {"settings": {"instructions": ["open the drawer", "close the drawer"], "budgets": [100, 80],
+                          "episodes": 4, "starts": "starts.json"},
+             "rows": [{"name": "RoboAct-CLIP", "switches": {
+                 "oracle": {"status": "ok", "in_a_row": [k(0.75), k(0.5)], "switching": None},
+                 "judge": {"status": "not run: no checkpoint"}}}]}
+    rep = published_report({"train_tasks": ["a"], "unseen_tasks": ["b"]})
+    rep["chain"] = chain
+    md = to_markdown(rep, "II")
+    block = "\n".join(["", *chain_markdown(chain)])
+    assert block in md and "| RoboAct-CLIP | oracle | 75.0 ± 10.0 | 50.0 ± 10.0 |" in md
+    assert md.index("## Pretraining corpus of each encoder") < md.index("## The instruction chain")
+    assert md.index("## The instruction chain") < md.index("## Public reference points")
+    assert to_markdown(published_report({"train_tasks": ["a"], "unseen_tasks": ["b"]}), "II") == \
+        md.replace(block + "\n", "", 1)                # the chain adds exactly its block, nothing else
+    single = published_report()
+    single["chain"] = chain
+    assert "instruction chain" not in to_markdown(single, "II")   # only a multi-task page has a chain
 
