@@ -93,6 +93,8 @@ def main() -> None:
         if not name or not paths:
             ap.error(f"--model {m!r}: expected NAME=CHECKPOINT[,CHECKPOINT...]")
         rows.append((name, [RowSpec(name, "roboact", p) for p in paths.split(",")]))
+    if not rows:
+        ap.error("nothing to probe: --no-backbone-row needs at least one --model")
     cache = DemoFeatureCache(args.cache)
     per_seed: dict[str, list[dict[str, dict[str, float]]]] = {}
     results: dict[str, dict[str, dict[str, float]]] = {}
