@@ -41,21 +41,30 @@ from roboact.utils.io import atomic_write_json, atomic_write_text
 METAWORLD_TARGETS = {"object position": slice(4, 7), "goal position": slice(36, 39)}
 
 
-def probe_row(spec: RowSpec, settings: EncoderSettings, suite, tasks, args, cache) -> dict[str, dict[str, float]]:
+def task_targets(suite, tasks, args) -> dict:
+    """Each task's demo file and the state targets read from it: the same for every row, so read once."""
+    out = {}
+    for task in tasks:
+        src = open_demos(suite, task, args.demos, args.num_demos, 0)
+        state = {}
+        if args.suite == "metaworld":
+            obj = torch.cat([torch.from_numpy(read_fields(src, k, ["obs/object_state"])["obs/object_state"])
+                             for k in src.keys]).double()
+            state = {name: obj[:, sl] for name, sl in METAWORLD_TARGETS.items()}
+        out[task] = (src, state)
+    return out
+
+
+def probe_row(spec: RowSpec, settings: EncoderSettings, suite, targets, args, cache) -> dict[str, dict[str, float]]:
     """Held-out R^2 per task and target of one row (one checkpoint)."""
     enc = build_encoder(spec, settings)
     out: dict[str, dict[str, float]] = {}
-    for task in tasks:
-        src = open_demos(suite, task, args.demos, args.num_demos, 0)
+    for task, (src, state) in targets.items():
         data = load_demo_set(enc, src, suite, cache)
         tr = data.episode < args.num_demos - args.held_out
         x = data.inputs(torch.arange(len(data))).flatten(1).double()   # tokens: probed concatenated
-        targets = {"expert action": data.actions.double()}
-        if args.suite == "metaworld":
-            state = torch.cat([torch.from_numpy(read_fields(src, k, ["obs/object_state"])["obs/object_state"])
-                               for k in src.keys]).double()
-            targets.update({name: state[:, sl] for name, sl in METAWORLD_TARGETS.items()})
-        out[task] = {t: round(best_ridge_r2(x[tr], y[tr], x[~tr], y[~tr]), 3) for t, y in targets.items()}
+        ys = {"expert action": data.actions.double(), **state}
+        out[task] = {t: round(best_ridge_r2(x[tr], y[tr], x[~tr], y[~tr]), 3) for t, y in ys.items()}
         print(spec.name, task, out[task], file=sys.stderr)
     return out
 
@@ -96,10 +105,11 @@ def main() -> None:
     if not rows:
         ap.error("nothing to probe: --no-backbone-row needs at least one --model")
     cache = DemoFeatureCache(args.cache)
+    targets = task_targets(suite, tasks, args)
     per_seed: dict[str, list[dict[str, dict[str, float]]]] = {}
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name, specs in rows:
-        per_seed[name] = [probe_row(spec, settings, suite, tasks, args, cache) for spec in specs]
+        per_seed[name] = [probe_row(spec, settings, suite, targets, args, cache) for spec in specs]
         results[name] = {task: {t: round(float(np.mean([s[task][t] for s in per_seed[name]])), 3)
                                 for t in per_seed[name][0][task]} for task in tasks}
 
