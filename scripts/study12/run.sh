@@ -79,12 +79,15 @@ publish() {  # run folder, docs stem: the report a command just wrote (each comm
   done
 }
 
+suite_data() {  # suite: its policy demos and feature cache, shared by the final tables and their probes
+  [ $1 = metaworld ] && echo "--demos $MW_DEMOS --cache $MW_CACHE" || echo "--demos $LIBERO_DEMOS --cache $LIBERO_CACHE"
+}
+
 final_cmd() {  # suite: the full-mode policy command every final table shares
-  local suite=$1
-  local F="$R policy --suite $suite --mode full --steps 10000 --stride 5 --runtime openvino --videos 0 --workers 2
-    --no-progress -o $S/final-$suite"
-  [ $suite = metaworld ] && echo "$F --eval-every 5000 --demos $MW_DEMOS --cache $MW_CACHE" || \
-    echo "$F --eval-every 10000 --demos $LIBERO_DEMOS --cache $LIBERO_CACHE"
+  local suite=$1 every=10000
+  [ $suite = metaworld ] && every=5000
+  echo "$R policy --suite $suite --mode full --steps 10000 --eval-every $every --stride 5 --runtime openvino --videos 0
+    --workers 2 --no-progress -o $S/final-$suite $(suite_data $suite)"
 }
 
 final_base() {  # suite, extra flags...: backbone (frame, tokens) and the paper-faithful rows (`fused`)
@@ -105,10 +108,9 @@ final_best() {  # suite, extra flags...: the chosen configuration and its two ab
 }
 
 probe_final() {  # suite: ridge probes of every final row's policy input (all three pretraining seeds each)
-  local suite=$1 short=${1%_goal} demos=$MW_DEMOS cache=$MW_CACHE
-  [ $suite = metaworld ] || { demos=$LIBERO_DEMOS; cache=$LIBERO_CACHE; }
-  local P=".venv/bin/python benchmarks/probe_policy_features.py --suite $suite --demos $demos --cache $cache
-    --stride 5 --runtime openvino"
+  local suite=$1 short=${1%_goal}
+  local P=".venv/bin/python benchmarks/probe_policy_features.py --suite $suite $(suite_data $suite) --stride 5
+    --runtime openvino"
   $P --output fused --backbone-output frame tokens \
     --model "paper-faithful, old corpus=$(seeds3 $S/models/old_full)" --model "paper-faithful, new corpus=$NEW3" \
     --out docs/results/study/final_${short}_probe_fused.md
