@@ -24,7 +24,8 @@ PY=${PYTHON:-.venv/bin/python}
 R=${ROBOACT:-.venv/bin/roboact}
 C=runs/study/corpus_old
 K=runs/study/cache_old
-G="$PY scripts/generalization.py --corpus $C --cache $K --seeds 3 --camera corner3 --workers ${WORKERS:-2}"
+GEN="$PY scripts/generalization.py --seeds 3 --camera corner3 --workers ${WORKERS:-2}"
+G="$GEN --corpus $C --cache $K"
 OUT=runs/generalization_v2
 for stage in "$@"; do
   case $stage in
@@ -41,8 +42,7 @@ for stage in "$@"; do
       $G --steps 300 --rows full --skip viewpoint --set model.combiner=residual_mlp --out $OUT/resmlp ;;
     viewrand)
       N=runs/pretrain/roboact-sawyer-panda
-      $PY scripts/generalization.py --corpus $N/corpus/merged --cache $N/cache --seeds 3 --camera corner3 \
-        --workers ${WORKERS:-2} --steps 300 --skip compositional --out $OUT/viewrand ;;
+      $GEN --corpus $N/corpus/merged --cache $N/cache --steps 300 --skip compositional --out $OUT/viewrand ;;
     publish)
       for run in $OUT/*/; do
         name=$(basename $run); dst=docs/results/generalization/$name
