@@ -90,6 +90,38 @@ def test_encode_video_bad_frames(encoder):
         encoder.encode_video(np.zeros((4, 32, 32, 4), np.uint8))
 
 
+def test_policy_outputs_are_the_encoder_outputs_a_policy_sees(encoder):
+    encoder.eval()
+    cfg = encoder.cfg
+    clip = np.random.default_rng(2).integers(0, 255, (20, 32, 32, 3), dtype=np.uint8)
+    feats = encoder.frame_features(clip)                                     # (1, 8, d); the last frame kept
+    assert torch.equal(feats[:, -1], encoder.backbone.encode_images(clip[-1:]))
+    video = encoder.encode_video(feats)
+    assert encoder.policy_outputs == ("fused", "subject", "action", "object", "fused+frame", "tokens")
+    for out in ("fused", "subject", "action", "object"):
+        got = encoder.encode_for_policy(feats, out)
+        assert torch.equal(got, video[out]) and got.shape[-1] == encoder.output_dim(out), out
+    both = encoder.encode_for_policy(clip)                                   # default: fused+frame, from frames
+    assert both.shape == (1, cfg.fused_dim + cfg.image_dim) == (1, encoder.output_dim("fused+frame"))
+    assert torch.allclose(both[:, :cfg.fused_dim], video["fused"], atol=1e-6)
+    assert torch.allclose(both[:, cfg.fused_dim:], feats[:, -1], atol=1e-6)   # the current frame, not another
+    tokens = encoder.encode_for_policy(feats, "tokens")
+    assert tokens.shape == (1, 7, encoder.output_dim("tokens")) and torch.equal(tokens, encoder.encode_tokens(feats))
+
+
+def test_policy_output_a_model_lacks_names_what_it_has(clip_bb):
+    cfg = small_config(backbone="hf-clip", backbone_path=clip_bb.path, image_dim=clip_bb.image_dim,
+                       text_dim=clip_bb.text_dim, n_frames=8, temporal=False)
+    enc = RoboActEncoder(RoboActCLIP(cfg), clip_bb).eval()
+    assert "tokens" not in enc.policy_outputs
+    feats = torch.randn(1, 8, clip_bb.image_dim)
+    with pytest.raises(ValueError, match="no Temporal Diff-Transformer.*outputs are fused, subject, action, object, "
+                                         "fused\\+frame$"):
+        enc.encode_for_policy(feats, "tokens")
+    with pytest.raises(ValueError, match="output must be one of .*'fused\\+frame'"):
+        enc.output_dim("frame")
+
+
 def test_corrupted_safetensors_is_a_clear_error(encoder, tmp_path):
     encoder.save_pretrained(tmp_path / "c")
     w = tmp_path / "c" / "model.safetensors"

@@ -27,6 +27,22 @@ def test_stream_matches_window_from_scratch(encoder):
         assert torch.allclose(got, ref, atol=1e-5), t
 
 
+def test_policy_step_is_the_policy_input_of_the_window_so_far(encoder):
+    frames = np.random.default_rng(3).integers(0, 255, (10, 32, 32, 3), dtype=np.uint8)
+    stream = encoder.stream()
+    with pytest.raises(ValueError, match="output must be one of"):
+        stream.policy_step(frames[0], output="frame")
+    assert stream.window is None                                             # a refused step adds no frame
+    for t in range(len(frames)):
+        got = stream.policy_step(frames[t])                                  # fused+frame
+        ref = encoder.encode_for_policy(stream.window, "fused+frame")
+        assert torch.equal(got, ref)
+        assert torch.allclose(got[:, :encoder.cfg.fused_dim], window_from_scratch(encoder, frames[: t + 1], 8),
+                              atol=1e-5), t
+        assert torch.allclose(got[:, encoder.cfg.fused_dim:], encoder.backbone.encode_images(frames[t:t + 1]),
+                              atol=1e-6), t
+
+
 def test_stream_counts_one_backbone_frame_per_step(encoder, monkeypatch):
     calls = []
     real = encoder.backbone.encode_images

@@ -28,6 +28,12 @@ from roboact.utils.io import atomic_path, atomic_write_json, read_json
 
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "roboact-clip/1"
+# What a policy can be given of a checkpoint, all frozen (`encode_for_policy`, `roboact policy --output`):
+# the paper's fused embedding, one factor branch, the fused embedding next to the current frame's backbone
+# feature ("fused+frame": the branches drop object position that the raw frame feature keeps, docs/RESULTS.md's
+# probes; the study's best row), or the Temporal Diff-Transformer's per-frame states ("tokens", for a policy
+# that pools them itself).
+POLICY_OUTPUTS = ("fused", "subject", "action", "object", "fused+frame", "tokens")
 
 
 class RoboActEncoder(nn.Module):
@@ -84,6 +90,14 @@ class RoboActEncoder(nn.Module):
         feats = self.backbone.encode_images(x.reshape(b * n, *x.shape[2:]))      # (B*n, d); validates dtype/channels
         return feats.view(b, n, -1)
 
+    def _as_features(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames through the backbone; anything else is taken as cached frame features [B, n, d]."""
+        is_frames = (x.dtype == torch.uint8) if isinstance(x, torch.Tensor) else (np.asarray(x).dtype == np.uint8)
+        if is_frames:
+            return self.frame_features(x)
+        feats = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+        return feats.unsqueeze(0) if feats.ndim == 2 else feats
+
     @torch.no_grad()
     def encode_video(self, frames_or_features: np.ndarray | torch.Tensor, normalize: bool = False) -> dict[str, torch.Tensor]:
         """Raw uint8 frames or cached float frame features -> {subject, action, object, fused}.
@@ -91,13 +105,7 @@ class RoboActEncoder(nn.Module):
         `fused` is the vector aligned with text (eq. 23: concat of subject, object, action). With
         `normalize`, every output is L2-normalised (for cosine retrieval).
         """
-        x = frames_or_features
-        is_frames = (x.dtype == torch.uint8) if isinstance(x, torch.Tensor) else (np.asarray(x).dtype == np.uint8)
-        if is_frames:
-            feats = self.frame_features(x)
-        else:
-            feats = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-            feats = feats.unsqueeze(0) if feats.ndim == 2 else feats
+        feats = self._as_features(frames_or_features)
         dev = next(self.heads.parameters()).device
         out = self.heads.encode_frames(feats.to(dev, torch.float32))
         res = {"subject": out.subject, "action": out.action, "object": out.object, "fused": out.video}
@@ -118,6 +126,41 @@ class RoboActEncoder(nn.Module):
         x = feats.to(dev, torch.float32)
         check_frame_features(x, self.cfg.image_dim)
         return self.heads.fusion.tokens(x)                                   # (B, n-1, W)
+
+    @property
+    def policy_outputs(self) -> tuple[str, ...]:
+        """The POLICY_OUTPUTS this checkpoint has (`tokens` needs a Temporal Diff-Transformer)."""
+        return tuple(o for o in POLICY_OUTPUTS if o != "tokens" or self.has_tokens)
+
+    def output_dim(self, output: str) -> int:
+        """Width of `encode_for_policy(..., output)`: the vector's, or each token's."""
+        self._check_output(output)
+        cfg = self.cfg
+        return {"fused": cfg.fused_dim, "fused+frame": cfg.fused_dim + cfg.image_dim,
+                "tokens": cfg.temporal_width}.get(output, cfg.embed_dim)
+
+    def _check_output(self, output: str) -> None:
+        if output not in POLICY_OUTPUTS:
+            raise ValueError(f"output must be one of {POLICY_OUTPUTS}, got {output!r}")
+        if output not in self.policy_outputs:
+            raise ValueError(f"output {output!r}: this checkpoint has no Temporal Diff-Transformer (ablation 1 "
+                             f"or the meanpool baseline); its outputs are {', '.join(self.policy_outputs)}")
+
+    @torch.no_grad()
+    def encode_for_policy(self, frames_or_features: np.ndarray | torch.Tensor,
+                          output: str = "fused+frame") -> torch.Tensor:
+        """A window ending at the current frame (uint8 frames [T, H, W, 3] / [B, T, H, W, 3], n sampled with the
+        last kept, or cached frame features [B, n, d]) -> what a frozen-encoder policy sees: [B, D], or
+        [B, n-1, W] for `tokens`. The one home of the outputs `roboact policy --output` offers."""
+        self._check_output(output)
+        feats = self._as_features(frames_or_features)
+        if output == "tokens":
+            return self.encode_tokens(feats)
+        out = self.encode_video(feats)
+        if output == "fused+frame":
+            current = feats[:, -1].to(out["fused"].device, out["fused"].dtype)
+            return torch.cat([out["fused"], current], dim=-1)
+        return out[output]
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str] | str, normalize: bool = False) -> dict[str, torch.Tensor]:

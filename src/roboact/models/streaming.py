@@ -66,6 +66,16 @@ class StreamingEncoder:
         feats = self.encoder.backbone.encode_images(x)                       # (B, d): the only backbone call
         return self.encoder.encode_video(self._ring.push(feats), normalize=normalize)
 
+    @torch.no_grad()
+    def policy_step(self, frame: np.ndarray | torch.Tensor, output: str = "fused+frame") -> torch.Tensor:
+        """As `step`, returning what a frozen-encoder policy sees of the window (`encode_for_policy`)."""
+        x = torch.as_tensor(np.asarray(frame)) if not isinstance(frame, torch.Tensor) else frame
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        self.encoder._check_output(output)                                  # before the frame enters the ring
+        feats = self.encoder.backbone.encode_images(x)
+        return self.encoder.encode_for_policy(self._ring.push(feats), output=output)
+
     def keep(self, rows) -> None:
         """Batched streams (several environments in lockstep): only the environments at these batch
         positions go on; the others' episodes ended."""

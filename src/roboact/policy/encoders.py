@@ -35,13 +35,12 @@ from typing import Literal
 import numpy as np
 import torch
 
+from roboact.models.encoder import POLICY_OUTPUTS
 from roboact.policy.suites import PolicyError
 
-# What the policy sees of a RoboAct checkpoint: the paper's fused embedding, one factor branch, or the fused
-# embedding next to the current frame's backbone feature ("fused+frame": the branches drop object position
-# that the raw frame feature keeps, docs/RESULTS.md's probes).
-# "tokens": the Temporal Diff-Transformer's per-frame states, pooled by the policy's attention head (bc.py).
-OUTPUTS = ("fused", "subject", "action", "object", "fused+frame", "tokens")
+# What the policy sees of a RoboAct checkpoint: the API's outputs (RoboActEncoder.encode_for_policy); `tokens`
+# are pooled by the policy's attention head (bc.py).
+OUTPUTS = POLICY_OUTPUTS
 # What the policy sees of the frozen backbone alone: the current frame, or the window's frames as tokens.
 BACKBONE_OUTPUTS = ("frame", "tokens")
 KINDS = ("roboact", "backbone", "clip", "r3m", "mpi")
@@ -207,19 +206,15 @@ class RoboActObsEncoder(WindowedObsEncoder):
 
     def __init__(self, encoder, checkpoint: str, name: str, output: str = "fused", window: int | None = None,
                  stride: int = 1):
-        if output not in OUTPUTS:
-            raise PolicyError(f"output must be one of {OUTPUTS}, got {output!r}")
-        if output == "tokens" and not encoder.has_tokens:
-            raise PolicyError(f"row {name!r}: {checkpoint} has no Temporal Diff-Transformer (ablation 1 or the "
-                              "meanpool baseline), so no `tokens` output; its outputs are "
-                              f"{', '.join(o for o in OUTPUTS if o != 'tokens')}")
+        try:
+            dim = encoder.output_dim(output)
+        except ValueError as e:
+            raise PolicyError(f"row {name!r} ({checkpoint}): {e}") from None
         super().__init__(encoder.backbone, name, int(window or encoder.cfg.n_frames), stride)
         self.enc = encoder
         self.checkpoint = str(checkpoint)
         self.output = output
-        # fused: 3 * embed_dim for every variant (ablation 2's Fv has the text vector's width, by design)
-        self.dim = {"fused": encoder.cfg.fused_dim, "fused+frame": encoder.cfg.fused_dim + encoder.cfg.image_dim,
-                    "tokens": encoder.cfg.temporal_width}.get(output, encoder.cfg.embed_dim)
+        self.dim = dim        # fused: 3 * embed_dim for every variant (ablation 2's Fv has the text vector's width)
         if output == "tokens":  # one state per frame difference
             self.token_shape = (self.window - 1, self.dim)
 
@@ -239,13 +234,7 @@ class RoboActObsEncoder(WindowedObsEncoder):
 
     def _select(self, windows: torch.Tensor) -> torch.Tensor:
         """The policy's input from a batch of windows of frame features [B, n, d]."""
-        if self.output == "tokens":
-            return self.enc.encode_tokens(windows).float().cpu()             # (B, n-1, W)
-        out = self.enc.encode_video(windows)
-        if self.output == "fused+frame":
-            current = windows[:, -1].to(out["fused"].device)
-            return torch.cat([out["fused"], current], dim=-1).float().cpu()  # (B, fused_dim + d)
-        return out[self.output].float().cpu()
+        return self.enc.encode_for_policy(windows, self.output).float().cpu()  # (B, D) or (B, n-1, W)
 
     def input_label(self) -> str:
         if self.output == "tokens":
