@@ -9,14 +9,17 @@
 #   chain-demos  the chain's train split grown to 55 base scenes, then 50 chained demos (one file per stage) in $D
 #   grid         the multi-task grid with the chain: backbone and RoboAct-CLIP rows x conditions x 3 seeds, one
 #                evaluation at 20k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
-#                and the judge (20 episodes); RoboAct rows: $MODEL (three pretraining seeds, paired)
+#                and the judge (20 episodes); RoboAct rows: $MODEL (three pretraining seeds, paired), seeing
+#                $OUTPUT (issue 12's chosen policy input)
 # Compute plan and results: docs/RESULTS.md, "Issue 14".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 R=${ROBOACT:-.venv/bin/roboact}
 D=${DEMOS:-runs/libero10/demos}
 NEW=runs/pretrain/roboact-sawyer-panda
-MODEL=${MODEL:-"RoboAct-CLIP paper-faithful, new corpus (roboact-sawyer-panda)=$NEW/models/seed0/final,$NEW/models/seed1/final,$NEW/models/seed2/final"}
+# issue 12's chosen configuration (docs/RESULTS.md): paper-faithful on the new corpus, the policy seeing `fused+frame`
+OUTPUT=${OUTPUT:-fused+frame}
+MODEL=${MODEL:-"RoboAct-CLIP, chosen configuration ($OUTPUT), new corpus (roboact-sawyer-panda)=$NEW/models/seed0/final,$NEW/models/seed1/final,$NEW/models/seed2/final"}
 RECIPE_TASKS="put_the_bowl_on_the_stove put_the_wine_bottle_on_top_of_the_cabinet put_the_bowl_on_top_of_the_cabinet
   put_the_bowl_on_the_plate put_the_wine_bottle_on_the_rack"
 PAPER_TASKS="open_the_middle_drawer_of_the_cabinet push_the_plate_to_the_front_of_the_stove
@@ -27,7 +30,7 @@ OTHER_TASKS="open_the_top_drawer_and_put_the_bowl_inside"
 for stage in "$@"; do
   case $stage in
     experts)
-      $R demos --evaluate-experts --suite libero_goal --tasks all --init-states 50 --max-steps 300 --workers 2 \
+      $R demos --evaluate-experts --suite libero_goal --tasks all --init-states 50 --max-steps 300 --workers ${EXPERT_WORKERS:-2} \
         -o docs/results ;;
     demos)
       mkdir -p "$D/libero_goal"
@@ -49,7 +52,7 @@ for stage in "$@"; do
       $R policy --suite libero_goal --mode full --multitask --chain --demos "$D" --cache runs/libero10/cache \
         -o runs/libero10/policy --workers 2 --stride 5 --runtime openvino --set train.eval_every=20000 \
         --condition roboact-text sentence onehot --chain-starts docs/results/chain/chain_starts_eval.json \
-        --allow-seen-tasks --model "$MODEL" --no-progress ;;
+        --allow-seen-tasks --output "$OUTPUT" --model "$MODEL" --no-progress ;;
     *) echo "unknown stage $stage (experts demos chain-demos grid)" >&2; exit 2 ;;
   esac
 done

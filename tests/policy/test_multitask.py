@@ -120,7 +120,8 @@ def multitask_smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints):
     root = tmp_path_factory.mktemp("multitask")
     mp = pytest.MonkeyPatch()
     mp.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
-    model = ["--model", f"RoboAct-CLIP={tiny_checkpoints['full']}"]
+    # the grid's RoboAct input (scripts/study14/run.sh: issue 12's chosen `fused+frame`)
+    model = ["--output", "fused+frame", "--model", f"RoboAct-CLIP={tiny_checkpoints['full']}"]
     assert cli(smoke_args(root, tiny_clip_backbone, "--make-demos", *model)) == 0
     mp.undo()
     return root, model
@@ -142,6 +143,7 @@ def test_multitask_smoke_writes_one_row_per_image_row_and_condition(multitask_sm
         r = rows[name]
         assert r["status"] == "ok", name
         assert set(r["tasks"]) == set(TASKS) and r["overall"]["final"]["n"] == 1
+        assert r["input"].startswith("`fused+frame`" if r["kind"] == "roboact" else "current frame's"), name
     # one cell (one policy) per ran row, holding every task's evaluation
     cells = sorted((out / "cells").rglob("result.json"))
     assert len(cells) == len(ran)
