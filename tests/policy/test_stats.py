@@ -52,3 +52,19 @@ def test_interval_dict_and_empty_or_single_seed_cells():
     empty = t_interval([])
     assert math.isnan(empty.mean) and empty.fmt() == "-" and empty.to_dict()["half_width"] is None
     assert t_interval([40.0]).n == 1
+
+
+def test_lead_needs_the_margin_and_intervals_apart():
+    from roboact.utils.stats import lead
+
+    a, b = t_interval([80.0, 82.0, 84.0]), t_interval([70.0, 72.0, 74.0])   # half-widths 4.97: 77.03 > 76.97
+    got = lead(a, b, 5.0)
+    assert got == {"lead": pytest.approx(10.0), "intervals_apart": True, "margin": 5.0, "met": True}
+    assert lead(a.to_dict(), b.to_dict(), 5.0) == got                      # as the reports store them
+    assert lead(a, b, 10.0)["met"] and not lead(a, b, 10.01)["met"]         # the margin is inclusive
+    wide = t_interval([70.0, 82.0, 94.0])                                   # same mean as a, overlapping b
+    assert lead(wide, b, 5.0) == {"lead": pytest.approx(10.0), "intervals_apart": False, "margin": 5.0,
+                                  "met": False}
+    assert not lead(b, a, 5.0)["met"] and lead(b, a, 5.0)["lead"] == pytest.approx(-10.0)
+    one = t_interval([95.0])                                                # one seed: no interval, never met
+    assert lead(one, b, 5.0)["intervals_apart"] is False and not lead(one, b, 5.0)["met"]

@@ -67,3 +67,13 @@ def t_interval(values: list[float]) -> Interval:
     sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
     h = t_quantile_975(n - 1) * sd / math.sqrt(n)
     return Interval(mean, mean - h, mean + h, n, sd)
+
+
+def lead(a: dict | Interval, b: dict | Interval, margin: float) -> dict:
+    """Does `a` beat `b` by at least `margin` with the two intervals apart (a's low above b's high)? The test
+    the study's goals state ("+5 points, intervals not overlapping"); without intervals (one seed) it is never
+    met, because nothing says the gap is not noise."""
+    a, b = (x.to_dict() if isinstance(x, Interval) else x for x in (a, b))
+    gap = a["mean"] - b["mean"]
+    apart = a.get("low") is not None and b.get("high") is not None and a["low"] > b["high"]
+    return {"lead": gap, "intervals_apart": apart, "margin": margin, "met": gap >= margin and apart}

@@ -1,0 +1,89 @@
+"""Issue 12's goal, read off the committed final tables of one or more suites: does the best RoboAct-CLIP row
+(no evaluated task seen in pretraining) beat the best frozen-backbone row by >= 5 points overall, with the 95%
+intervals apart, and is each ablation below the chosen configuration?
+
+    python scripts/study12/goal.py \
+        --suite metaworld docs/results/policy_metaworld_study_fused_table2.json \
+                          docs/results/policy_metaworld_study_best_table2.json \
+        --suite libero_goal docs/results/policy_libero_study_fused_table2.json \
+                            docs/results/policy_libero_study_best_table2.json [--metric final] [--json OUT]
+
+Rows are read as the reports wrote them (scripts/study12/table.py's `collect`); nothing is recomputed except
+the comparison itself (`roboact.utils.stats.lead`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from table import collect, fmt  # noqa: E402
+
+from roboact.utils.stats import lead  # noqa: E402
+
+
+def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) -> dict:
+    backbone = [r for r in rows if r["kind"] == "backbone"]
+    clean = [r for r in rows if r["kind"] == "roboact" and r["seen"] == []]
+    if not backbone or not clean:
+        raise SystemExit(f"need a backbone row and a RoboAct-CLIP row with no evaluated task seen; got "
+                         f"{[(r['name'], r['kind'], r['seen']) for r in rows]}")
+    bb = max(backbone, key=lambda r: r["overall"]["mean"])
+    ra = max(clean, key=lambda r: r["overall"]["mean"])
+    out = {"best_backbone": _row(bb), "best_roboact": _row(ra), **lead(ra["overall"], bb["overall"], margin)}
+    full = [r for r in clean if chosen in r["name"]]
+    if full:
+        out["chosen"] = _row(full[0])
+        out["ablations"] = []
+        for name in ablations:
+            for r in (r for r in rows if name in r["name"]):
+                gap = lead(full[0]["overall"], r["overall"], 0.0)
+                out["ablations"].append({**_row(r), "below_chosen": gap["lead"] > 0, "gap": gap["lead"],
+                                         "intervals_apart": gap["intervals_apart"]})
+    return out
+
+
+def _row(r: dict) -> dict:
+    return {"name": r["name"], "input": r["input"], "overall": r["overall"], "report": r["report"]}
+
+
+def markdown(suite: str, v: dict, metric: str) -> str:
+    lines = [f"**{suite}** ({metric} success): best RoboAct-CLIP row `{v['best_roboact']['name']}` "
+             f"({v['best_roboact']['input']}) {fmt(v['best_roboact']['overall'])} vs best frozen-backbone row "
+             f"`{v['best_backbone']['name']}` ({v['best_backbone']['input']}) {fmt(v['best_backbone']['overall'])}: "
+             f"lead {v['lead']:+.1f} points, intervals {'apart' if v['intervals_apart'] else 'overlap'}; goal "
+             f"(>= {v['margin']:g} points, apart) **{'met' if v['met'] else 'not met'}**."]
+    for a in v.get("ablations", []):
+        lines.append(f"- `{a['name']}` {fmt(a['overall'])}: {'below' if a['below_chosen'] else 'not below'} the "
+                     f"chosen configuration ({a['gap']:+.1f} points to it; intervals "
+                     f"{'apart' if a['intervals_apart'] else 'overlap'})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", nargs="+", action="append", required=True, metavar=("NAME", "REPORT"),
+                    help="a suite's name and its final reports (repeat per suite)")
+    ap.add_argument("--metric", choices=("final", "best"), default="final")
+    ap.add_argument("--margin", type=float, default=5.0)
+    ap.add_argument("--chosen", default="chosen configuration", help="substring naming the chosen row")
+    ap.add_argument("--ablation", nargs="+", default=["Ablation 1", "Ablation 2"])
+    ap.add_argument("--json", type=Path, help="also write the verdicts as JSON here")
+    args = ap.parse_args()
+    out = {}
+    for suite, *reports in args.suite:
+        if not reports:
+            ap.error(f"--suite {suite}: no report files")
+        _, rows = collect([Path(p) for p in reports], args.metric)
+        out[suite] = verdict(rows, args.margin, args.chosen, args.ablation)
+        print(markdown(suite, out[suite], args.metric), end="\n\n")
+    both = all(v["met"] for v in out.values())
+    print(f"Goal on every suite given: **{'met' if both else 'not met'}**")
+    if args.json:
+        args.json.write_text(json.dumps({"metric": args.metric, "suites": out, "met": both}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
