@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from table import collect, fmt  # noqa: E402
 
-from roboact.utils.stats import lead  # noqa: E402
+from roboact.utils.stats import lead, t_interval  # noqa: E402
 
 
 def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) -> dict:
@@ -32,7 +32,8 @@ def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) 
                          f"{[(r['name'], r['kind'], r['seen']) for r in rows]}")
     bb = max(backbone, key=lambda r: r["overall"]["mean"])
     ra = max(clean, key=lambda r: r["overall"]["mean"])
-    out = {"best_backbone": _row(bb), "best_roboact": _row(ra), **lead(ra["overall"], bb["overall"], margin)}
+    out = {"best_backbone": _row(bb), "best_roboact": _row(ra), **lead(ra["overall"], bb["overall"], margin),
+           "paired": paired(ra, bb)}
     full = [r for r in clean if chosen in r["name"]]
     if full:
         out["chosen"] = _row(full[0])
@@ -45,6 +46,17 @@ def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) 
     return out
 
 
+def paired(a: dict, b: dict) -> dict | None:
+    """Supplementary, not the goal's test: the interval of the per-seed difference a - b over the seeds both
+    rows ran (seed s of each policy trains on the same demos and is evaluated from the same initial states, and a
+    RoboAct row's seed s uses pretraining seed s), which removes the scene-to-scene variance the two rows share."""
+    seeds = sorted(set(a["per_seed_overall"]) & set(b["per_seed_overall"]), key=int)
+    if len(seeds) < 2:
+        return None
+    iv = t_interval([a["per_seed_overall"][s] - b["per_seed_overall"][s] for s in seeds])
+    return {"seeds": seeds, **iv.to_dict()}
+
+
 def _row(r: dict) -> dict:
     return {"name": r["name"], "input": r["input"], "overall": r["overall"], "report": r["report"]}
 
@@ -54,7 +66,9 @@ def markdown(suite: str, v: dict, metric: str) -> str:
              f"({v['best_roboact']['input']}) {fmt(v['best_roboact']['overall'])} vs best frozen-backbone row "
              f"`{v['best_backbone']['name']}` ({v['best_backbone']['input']}) {fmt(v['best_backbone']['overall'])}: "
              f"lead {v['lead']:+.1f} points, intervals {'apart' if v['intervals_apart'] else 'overlap'}; goal "
-             f"(>= {v['margin']:g} points, apart) **{'met' if v['met'] else 'not met'}**."]
+             f"(>= {v['margin']:g} points, apart) **{'met' if v['met'] else 'not met'}**."
+             + (f" Paired over seeds {', '.join(v['paired']['seeds'])}: {fmt(v['paired'])} points (supplementary)."
+                if v.get("paired") else "")]
     for a in v.get("ablations", []):
         lines.append(f"- `{a['name']}` {fmt(a['overall'])}: {'below' if a['below_chosen'] else 'not below'} the "
                      f"chosen configuration ({a['gap']:+.1f} points to it; intervals "

@@ -49,8 +49,17 @@ def collect(paths: list[Path], metric: str) -> tuple[list[str], list[dict]]:
             seen.add(key)
             rows.append({"name": r["name"], "kind": r["kind"], "input": inp, "report": str(p),
                          "seen": r.get("pretraining", {}).get("eval_tasks_seen"),
-                         "tasks": {t: r["tasks"][t][metric] for t in tasks}, "overall": r["overall"][metric]})
+                         "tasks": {t: r["tasks"][t][metric] for t in tasks}, "overall": r["overall"][metric],
+                         "per_seed_overall": per_seed_overall(r["tasks"], tasks, metric)})
     return tasks or [], rows
+
+
+def per_seed_overall(cells: dict, tasks: list[str], metric: str) -> dict[str, float]:
+    """Each seed's overall success (%), the tasks averaged within the seed as the reports' overall does; only
+    seeds every task has."""
+    seeds = set.intersection(*(set(cells[t].get("per_seed", {})) for t in tasks)) if tasks else set()
+    return {s: 100 * sum(cells[t]["per_seed"][s][metric] for t in tasks) / len(tasks)
+            for s in sorted(seeds, key=int)}
 
 
 def markdown(tasks: list[str], rows: list[dict], metric: str) -> str:
