@@ -9,7 +9,11 @@ policy needs but does not get through proprioception:
 
 - object position (Meta-World: obs/object_state[4:7], the task's object; LIBERO: not recorded, skipped),
 - goal position (Meta-World obs/object_state[36:39]; randomised per episode and seen only in the image),
-- the expert's action (from the embedding alone, without proprioception).
+- the expert's action (from the embedding alone, without proprioception),
+- the expert's previous action (step t-1; zero at an episode's first step): what a policy that sees a history
+  of frames can copy instead of reading the scene (the "copycat" shortcut of behaviour cloning from
+  observation histories, Wen et al., NeurIPS 2020; causal confusion, de Haan et al., NeurIPS 2019). A window
+  input that holds it much better than the current frame does offers the policy that shortcut.
 
     .venv/bin/python benchmarks/probe_policy_features.py --suite metaworld --demos runs/policy/demos \
         --cache runs/policy/cache --stride 5 --model 'NAME=CHECKPOINT' ... [--out docs/results/probe.md]
@@ -55,6 +59,15 @@ def task_targets(suite, tasks, args) -> dict:
     return out
 
 
+def previous(data) -> torch.Tensor:
+    """Each step's previous expert action in its own episode (zero at an episode's first step)."""
+    acts = data.actions.double()
+    prev = torch.zeros_like(acts)
+    same = data.episode[1:] == data.episode[:-1]
+    prev[1:][same] = acts[:-1][same]
+    return prev
+
+
 def probe_row(spec: RowSpec, settings: EncoderSettings, suite, targets, args, cache) -> dict[str, dict[str, float]]:
     """Held-out R^2 per task and target of one row (one checkpoint)."""
     enc = build_encoder(spec, settings)
@@ -63,7 +76,7 @@ def probe_row(spec: RowSpec, settings: EncoderSettings, suite, targets, args, ca
         data = load_demo_set(enc, src, suite, cache)
         tr = data.episode < args.num_demos - args.held_out
         x = data.inputs(torch.arange(len(data))).flatten(1).double()   # tokens: probed concatenated
-        ys = {"expert action": data.actions.double(), **state}
+        ys = {"expert action": data.actions.double(), "previous expert action": previous(data), **state}
         out[task] = {t: round(best_ridge_r2(x[tr], y[tr], x[~tr], y[~tr]), 3) for t, y in ys.items()}
         print(spec.name, task, out[task], file=sys.stderr)
     return out
