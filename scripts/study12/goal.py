@@ -3,10 +3,11 @@
 intervals apart, and is each ablation below the chosen configuration?
 
     python scripts/study12/goal.py \
-        --suite metaworld docs/results/policy_metaworld_study_fused_table2.json \
-                          docs/results/policy_metaworld_study_best_table2.json \
-        --suite libero_goal docs/results/policy_libero_study_fused_table2.json \
-                            docs/results/policy_libero_study_best_table2.json [--metric final] [--json OUT]
+        --suite metaworld docs/results/policy_metaworld_study_{fused_table2,best_table2,best_table3}.json \
+        --suite libero_goal docs/results/policy_libero_study_{fused_table2,best_table2,best_table3}.json \
+        [--metric final] [--json OUT]
+
+(Table III holds the ablation rows: a RoboAct row there counts for "best RoboAct row" too.)
 
 Rows are read as the reports wrote them (scripts/study12/table.py's `collect`); nothing is recomputed except
 the comparison itself (`roboact.utils.stats.lead`).
@@ -40,8 +41,8 @@ def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) 
         out["ablations"] = []
         for name in ablations:
             for r in (r for r in rows if name in r["name"]):
-                gap = lead(full[0]["overall"], r["overall"], 0.0)
-                out["ablations"].append({**_row(r), "below_chosen": gap["lead"] > 0, "gap": gap["lead"],
+                gap = lead(full[0]["overall"], r["overall"], 0.0)       # chosen - ablation
+                out["ablations"].append({**_row(r), "below_chosen": gap["lead"] > 0, "minus_chosen": -gap["lead"],
                                          "intervals_apart": gap["intervals_apart"]})
     return out
 
@@ -71,7 +72,7 @@ def markdown(suite: str, v: dict, metric: str) -> str:
                 if v.get("paired") else "")]
     for a in v.get("ablations", []):
         lines.append(f"- `{a['name']}` {fmt(a['overall'])}: {'below' if a['below_chosen'] else 'not below'} the "
-                     f"chosen configuration ({a['gap']:+.1f} points to it; intervals "
+                     f"chosen configuration ({a['minus_chosen']:+.1f} points against it; intervals "
                      f"{'apart' if a['intervals_apart'] else 'overlap'})")
     return "\n".join(lines)
 
