@@ -60,21 +60,21 @@ class StreamingEncoder:
     def step(self, frame: np.ndarray | torch.Tensor, normalize: bool = False) -> dict[str, torch.Tensor]:
         """Add the newest frame(s) — uint8 [H, W, 3] or a batch of environments [B, H, W, 3] — and return
         the embedding of the current window: {subject, action, object, fused}, each [B, ...]."""
-        x = torch.as_tensor(np.asarray(frame)) if not isinstance(frame, torch.Tensor) else frame
-        if x.ndim == 3:
-            x = x.unsqueeze(0)
-        feats = self.encoder.backbone.encode_images(x)                       # (B, d): the only backbone call
-        return self.encoder.encode_video(self._ring.push(feats), normalize=normalize)
+        return self.encoder.encode_video(self._push(frame), normalize=normalize)
 
     @torch.no_grad()
     def policy_step(self, frame: np.ndarray | torch.Tensor, output: str = "fused+frame") -> torch.Tensor:
         """As `step`, returning what a frozen-encoder policy sees of the window (`encode_for_policy`)."""
+        self.encoder._check_output(output)                                  # before the frame enters the ring
+        return self.encoder.encode_for_policy(self._push(frame), output=output)
+
+    def _push(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Encode the newest frame(s), [H, W, 3] or [B, H, W, 3] (the step's only backbone call), into the
+        ring: the window [B, n, d] ending with them."""
         x = torch.as_tensor(np.asarray(frame)) if not isinstance(frame, torch.Tensor) else frame
         if x.ndim == 3:
             x = x.unsqueeze(0)
-        self.encoder._check_output(output)                                  # before the frame enters the ring
-        feats = self.encoder.backbone.encode_images(x)
-        return self.encoder.encode_for_policy(self._ring.push(feats), output=output)
+        return self._ring.push(self.encoder.backbone.encode_images(x))
 
     def keep(self, rows) -> None:
         """Batched streams (several environments in lockstep): only the environments at these batch
