@@ -51,6 +51,7 @@ def test_builds_every_seed_and_installs_by_name(built, monkeypatch):
     assert "roboact pretrain --recipe tiny-test" in card and "drawer-close-v3" in card
     assert "- window-close-v3: " in card
     assert json.loads((res.installed / "recipe.json").read_text())["seeds"] == [0, 1]
+    assert "`enc.encode_for_policy(frames, output='fused')`" in card   # the recipe's policy input, default
 
 
 def test_rerun_redoes_nothing(built, monkeypatch):
@@ -78,6 +79,7 @@ def test_shipped_recipes_load():
     assert "paper-metaworld" in names
     for name in names:
         assert R.load_recipe(name).name == name  # the file name is the recipe's name
+    assert R.load_recipe("roboact-sawyer-panda").policy_output == "fused+frame"   # issue 12's measured choice
 
 
 @pytest.mark.parametrize("change, field", [
@@ -87,9 +89,20 @@ def test_shipped_recipes_load():
     ({"train": {"out": "x"}}, "train.out"),
     ({"metaworld": {"episodes_per_task": 1}}, "episodes_per_task"),
     ({"colour": "blue"}, "colour"),
+    ({"policy_output": "frame"}, "policy_output.*fused\\+frame"),
 ])
 def test_bad_recipes_name_the_field(tmp_path, change, field):
     bad = {**TINY, **change}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(R.RecipeError, match=field):
         R.load_recipe(str(tmp_path / "bad.json"))
+
+
+def test_list_names_each_recipe_with_its_policy_input(capsys):
+    from roboact.cli import main
+
+    assert main(["pretrain", "--list"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(R.builtin_recipes())
+    assert "[policy input: fused+frame]" in lines["roboact-sawyer-panda"]
+    assert "[policy input: fused]" in lines["paper-metaworld"]

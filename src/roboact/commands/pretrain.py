@@ -24,7 +24,7 @@ def run(args) -> int:
     if args.list:
         for name in sorted(builtin_recipes()):
             r = load_recipe(name)
-            print(f"{name:24s} {r.description.split('. ')[0]}")
+            print(f"{name:24s} [policy input: {r.policy_output}] {r.description.split('. ')[0]}")
         return 0
     if not args.recipe:
         raise RecipeError("--recipe NAME or FILE is required (or --list)")

@@ -76,8 +76,15 @@ class Recipe:
     # data.manifest/cache and out are set by the recipe runner.
     train: dict[str, Any] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])
+    # What a frozen-encoder policy should be given of this encoder (RoboActEncoder.encode_for_policy, `roboact
+    # policy --output`): measured, not assumed — roboact-sawyer-panda's is issue 12's choice (docs/RESULTS.md).
+    policy_output: str = "fused"
 
     def __post_init__(self) -> None:
+        from roboact.models.encoder import POLICY_OUTPUTS
+
+        check(self.policy_output in POLICY_OUTPUTS, "policy_output",
+              f"must be one of {POLICY_OUTPUTS}, got {self.policy_output!r}")
         check(bool(self.name) and "/" not in self.name and not self.name.startswith("."), "name",
               f"must be a plain folder name, got {self.name!r}")
         check(self.metaworld is not None or self.libero is not None, "metaworld",
@@ -297,6 +304,10 @@ def model_card(name: str, *, description: str = "", recipe: dict | None = None, 
     if recipe:
         how.insert(0, f"Rebuild: `roboact pretrain --recipe {recipe['name']}`"
                       + (f" (run folder here: `{run_dir}`)." if run_dir else "."))
+    if recipe and recipe.get("policy_output"):
+        out = recipe["policy_output"]
+        how.append(f"As a frozen policy input: `enc.encode_for_policy(frames, output={out!r})` (`roboact policy "
+                   f"--output {out}`).")
     lines += [" ".join(how), "", "## Training data", ""] + _card_data(corpus, train) + ["## Configuration", ""]
     for title, cfg in (("Recipe", recipe), ("Training", train)):
         if cfg:
