@@ -37,7 +37,8 @@ def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) 
            "paired": paired(ra, bb)}
     full = [r for r in clean if chosen in r["name"]]
     if full:
-        out["chosen"] = _row(full[0])
+        out["chosen"] = {**_row(full[0]), "vs_best_backbone": {**lead(full[0]["overall"], bb["overall"], margin),
+                                                               "paired": paired(full[0], bb)}}
         out["ablations"] = []
         for name in ablations:
             for r in (r for r in rows if name in r["name"]):
@@ -70,6 +71,11 @@ def markdown(suite: str, v: dict, metric: str) -> str:
              f"(>= {v['margin']:g} points, apart) **{'met' if v['met'] else 'not met'}**."
              + (f" Paired over seeds {', '.join(v['paired']['seeds'])}: {fmt(v['paired'])} points (supplementary)."
                 if v.get("paired") else "")]
+    if "chosen" in v:
+        c = v["chosen"]["vs_best_backbone"]
+        lines.append(f"- chosen configuration `{v['chosen']['name']}` {fmt(v['chosen']['overall'])}: "
+                     f"{c['lead']:+.1f} points against the best backbone row"
+                     + (f" (paired over seeds {fmt(c['paired'])})" if c.get("paired") else ""))
     for a in v.get("ablations", []):
         lines.append(f"- `{a['name']}` {fmt(a['overall'])}: {'below' if a['below_chosen'] else 'not below'} the "
                      f"chosen configuration ({a['minus_chosen']:+.1f} points against it; intervals "
