@@ -15,13 +15,13 @@ the comparison itself (`roboact.utils.stats.lead`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from table import collect, fmt  # noqa: E402
 
+from roboact.utils.io import atomic_write_json  # noqa: E402
 from roboact.utils.stats import lead, t_interval  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def main() -> None:
     both = all(v["met"] for v in out.values())
     print(f"Goal on every suite given: **{'met' if both else 'not met'}**")
     if args.json:
-        args.json.write_text(json.dumps({"metric": args.metric, "suites": out, "met": both}, indent=1) + "\n")
+        atomic_write_json(args.json, {"metric": args.metric, "suites": out, "met": both})
 
 
 if __name__ == "__main__":
