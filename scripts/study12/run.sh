@@ -23,6 +23,8 @@
 #                  docs/results/policy_<metaworld|libero>_study_{fused,best}_table{2,3}.{json,md}
 #   probe-mw, probe-libero   ridge probes of every final row's policy input (each row's three pretraining seeds,
 #                  averaged) -> docs/results/study/final_<suite>_probe_{fused,best}.{md,json}
+#   verdict        the goal's verdict on both suites (final and best over training), each suite's final table and
+#                  its cell times -> docs/results/study/final_goal_{final,best}.json, final_<mw|libero>_table_*.md
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -162,6 +164,21 @@ for stage in "$@"; do
     final-libero-best) final_best libero_goal ;;
     probe-mw) probe_final metaworld ;;
     probe-libero) probe_final libero_goal ;;
+    verdict)
+      goal_args=()
+      for suite in metaworld libero_goal; do
+        short=${suite%_goal}; short=${short/metaworld/mw}; d=docs/results/policy_${suite%_goal}_study
+        goal_args+=(--suite $suite ${d}_fused_table2.json ${d}_best_table2.json ${d}_best_table3.json)
+        for m in final best; do
+          .venv/bin/python scripts/study12/table.py ${d}_fused_table2.json ${d}_best_table3.json --metric $m \
+            > docs/results/study/.final_${short}_table_$m.md.tmp
+          mv docs/results/study/.final_${short}_table_$m.md.tmp docs/results/study/final_${short}_table_$m.md
+        done
+        .venv/bin/python scripts/study12/cell_times.py $S/final-$suite --json docs/results/study/final_${short}_cell_times.json
+      done
+      for m in final best; do
+        .venv/bin/python scripts/study12/goal.py "${goal_args[@]}" --metric $m --json docs/results/study/final_goal_$m.json
+      done ;;
     demos)
       # the benchmark's own tasks only (a plain `roboact demos --suite metaworld` makes all 24 atomic tasks)
       $R demos --suite metaworld --tasks drawer-open-v3 plate-slide-v3 pick-place-v3 dial-turn-v3 -n 50 --workers 2 \
@@ -174,6 +191,6 @@ for stage in "$@"; do
         --model "RoboAct-CLIP + frame term (lambda_frame 0.5), old corpus, seed 0=$S/models/old_frame_s0/final"
       $SCREEN --workers 2 --output fused --no-backbone-row --model "$OLD0"
       $SCREEN --workers 1 --output tokens --backbone-output frame tokens --model "$OLD0" ;;
-    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw[-base|-best] final-libero[-base|-best] probe-mw probe-libero demos screen)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (corpus-old pretrain-old corpus-new screen-new pretrain-new-terms screen-new-terms probe-new pretrain-best final-mw[-base|-best] final-libero[-base|-best] probe-mw probe-libero verdict demos screen)" >&2; exit 2 ;;
   esac
 done
