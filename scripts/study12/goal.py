@@ -35,7 +35,8 @@ def verdict(rows: list[dict], margin: float, chosen: str, ablations: list[str]) 
     ra = max(clean, key=lambda r: r["overall"]["mean"])
     out = {"best_backbone": _row(bb), "best_roboact": _row(ra), **lead(ra["overall"], bb["overall"], margin),
            "paired": paired(ra, bb)}
-    full = [r for r in clean if chosen in r["name"]]
+    # the ablations' names say "at the chosen configuration" too: the chosen row is the one that is not an ablation
+    full = [r for r in clean if chosen in r["name"] and not any(a in r["name"] for a in ablations)]
     if full:
         out["chosen"] = {**_row(full[0]), "vs_best_backbone": {**lead(full[0]["overall"], bb["overall"], margin),
                                                                "paired": paired(full[0], bb)}}

@@ -24,7 +24,8 @@
 #   probe-mw, probe-libero   ridge probes of every final row's policy input (each row's three pretraining seeds,
 #                  averaged) -> docs/results/study/final_<suite>_probe_{fused,best}.{md,json}
 #   verdict        the goal's verdict on both suites (final and best over training), each suite's final table and
-#                  its cell times -> docs/results/study/final_goal_{final,best}.json, final_<mw|libero>_table_*.md
+#                  its cell times, the figure of both -> docs/results/study/final_goal_{final,best}.json,
+#                  final_<mw|libero>_table_*.md, final_success_{final,best}.png
 #   demos          the policy demos: Meta-World's four benchmark tasks, LIBERO-Goal's four (50 each)
 #   screen         Meta-World screening rows (5k BC steps, one evaluation, 3 seeds x 20 rollouts)
 # Outputs go under runs/study (git-ignored); the tables' raw JSON is copied to docs/results/study/.
@@ -165,10 +166,11 @@ for stage in "$@"; do
     probe-mw) probe_final metaworld ;;
     probe-libero) probe_final libero_goal ;;
     verdict)
-      goal_args=()
+      goal_args=(); fig_args=()
       for suite in metaworld libero_goal; do
         short=${suite%_goal}; short=${short/metaworld/mw}; d=docs/results/policy_${suite%_goal}_study
         goal_args+=(--suite $suite ${d}_fused_table2.json ${d}_best_table2.json ${d}_best_table3.json)
+        fig_args+=(--suite $suite ${d}_fused_table2.json ${d}_best_table3.json)
         for m in final best; do
           .venv/bin/python scripts/study12/table.py ${d}_fused_table2.json ${d}_best_table3.json --metric $m \
             > docs/results/study/.final_${short}_table_$m.md.tmp
@@ -178,6 +180,7 @@ for stage in "$@"; do
       done
       for m in final best; do
         .venv/bin/python scripts/study12/goal.py "${goal_args[@]}" --metric $m --json docs/results/study/final_goal_$m.json
+        .venv/bin/python scripts/study12/figure.py "${fig_args[@]}" --metric $m --out docs/results/study/final_success_$m.png
       done ;;
     demos)
       # the benchmark's own tasks only (a plain `roboact demos --suite metaworld` makes all 24 atomic tasks)
