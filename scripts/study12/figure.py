@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from table import collect  # noqa: E402
+from table import add_suite_args, suites_rows  # noqa: E402
 
 # (substring of a row's name, or of its input for the backbone rows) -> short label; the first match wins
 LABELS = (
@@ -77,19 +77,10 @@ def draw(suites: list[tuple[str, list[dict]]], metric: str, margin: float, out: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", nargs="+", action="append", required=True, metavar=("NAME", "REPORT"),
-                    help="a suite's name and its final reports (repeat per suite)")
-    ap.add_argument("--metric", choices=("final", "best"), default="final")
-    ap.add_argument("--margin", type=float, default=5.0)
+    add_suite_args(ap)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    suites = []
-    for name, *reports in args.suite:
-        if not reports:
-            ap.error(f"--suite {name}: name at least one report")
-        suites.append((name, collect([Path(p) for p in reports], args.metric)[1]))
-    print(draw(suites, args.metric, args.margin, args.out))
-
+    print(draw(suites_rows(ap, args), args.metric, args.margin, args.out))
 
 if __name__ == "__main__":
     main()

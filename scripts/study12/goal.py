@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from table import collect, fmt  # noqa: E402
+from table import add_suite_args, fmt, suites_rows  # noqa: E402
 
 from roboact.utils.io import atomic_write_json  # noqa: E402
 from roboact.utils.stats import lead, t_interval  # noqa: E402
@@ -86,19 +86,13 @@ def markdown(suite: str, v: dict, metric: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", nargs="+", action="append", required=True, metavar=("NAME", "REPORT"),
-                    help="a suite's name and its final reports (repeat per suite)")
-    ap.add_argument("--metric", choices=("final", "best"), default="final")
-    ap.add_argument("--margin", type=float, default=5.0)
+    add_suite_args(ap)
     ap.add_argument("--chosen", default="chosen configuration", help="substring naming the chosen row")
     ap.add_argument("--ablation", nargs="+", default=["Ablation 1", "Ablation 2"])
     ap.add_argument("--json", type=Path, help="also write the verdicts as JSON here")
     args = ap.parse_args()
     out = {}
-    for suite, *reports in args.suite:
-        if not reports:
-            ap.error(f"--suite {suite}: no report files")
-        _, rows = collect([Path(p) for p in reports], args.metric)
+    for suite, rows in suites_rows(ap, args):
         out[suite] = verdict(rows, args.margin, args.chosen, args.ablation)
         print(markdown(suite, out[suite], args.metric), end="\n\n")
     both = all(v["met"] for v in out.values())

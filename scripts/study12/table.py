@@ -62,6 +62,24 @@ def per_seed_overall(cells: dict, tasks: list[str], metric: str) -> dict[str, fl
             for s in sorted(seeds, key=int)}
 
 
+def add_suite_args(ap: argparse.ArgumentParser) -> None:
+    """The options every multi-suite reader (goal.py, figure.py) takes."""
+    ap.add_argument("--suite", nargs="+", action="append", required=True, metavar=("NAME", "REPORT"),
+                    help="a suite's name and its final reports (repeat per suite)")
+    ap.add_argument("--metric", choices=("final", "best"), default="final")
+    ap.add_argument("--margin", type=float, default=5.0, help="the goal's lead over the best backbone row")
+
+
+def suites_rows(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, list[dict]]]:
+    """(suite, rows) for each --suite, its reports read by `collect`."""
+    out = []
+    for name, *reports in args.suite:
+        if not reports:
+            ap.error(f"--suite {name}: no report files")
+        out.append((name, collect([Path(p) for p in reports], args.metric)[1]))
+    return out
+
+
 def markdown(tasks: list[str], rows: list[dict], metric: str) -> str:
     lines = [f"| row | policy input | {' | '.join(tasks)} | overall ({metric}) |",
              "|---" * (len(tasks) + 3) + "|"]
