@@ -82,5 +82,6 @@ def main() -> None:
     args = ap.parse_args()
     print(draw(suites_rows(ap, args), args.metric, args.margin, args.out))
 
+
 if __name__ == "__main__":
     main()
