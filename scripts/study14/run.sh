@@ -11,6 +11,8 @@
 #                evaluation at 20k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
 #                and the judge (20 episodes); RoboAct rows: $MODEL (three pretraining seeds, paired), seeing
 #                $OUTPUT (issue 12's chosen policy input)
+#   verdict      the grid's report copied to docs/results (policy_libero_multitask.{json,md,png}) and the issue's
+#                goal read off it (scripts/study14/goal.py -> docs/results/policy_libero_multitask_goal.json)
 # Compute plan and results: docs/RESULTS.md, "Issue 14".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,6 +55,15 @@ for stage in "$@"; do
         -o runs/libero10/policy --workers 2 --stride 5 --runtime openvino --set train.eval_every=20000 \
         --condition roboact-text sentence onehot --chain-starts docs/results/chain/chain_starts_eval.json \
         --allow-seen-tasks --output "$OUTPUT" --model "$MODEL" --no-progress ;;
-    *) echo "unknown stage $stage (experts demos chain-demos grid)" >&2; exit 2 ;;
+    verdict)
+      P=runs/libero10/policy
+      [ -f $P/report.json ] || { echo "$P/report.json missing: run the grid stage first" >&2; exit 1; }
+      for pair in report.json:json table2.md:md success.png:png; do
+        cp "$P/${pair%%:*}" docs/results/.policy_libero_multitask.${pair##*:}.tmp
+        mv docs/results/.policy_libero_multitask.${pair##*:}.tmp docs/results/policy_libero_multitask.${pair##*:}
+      done
+      .venv/bin/python scripts/study14/goal.py docs/results/policy_libero_multitask.json \
+        --json docs/results/policy_libero_multitask_goal.json ;;
+    *) echo "unknown stage $stage (experts demos chain-demos grid verdict)" >&2; exit 2 ;;
   esac
 done

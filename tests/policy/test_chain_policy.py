@@ -248,6 +248,34 @@ def test_chain_smoke_trains_on_the_stages_and_runs_both_switches(chain_smoke):
 
 
 @pytest.mark.sim
+def test_issue14_goal_script_reads_the_report_the_grid_writes(chain_smoke):
+    """scripts/study14/goal.py is tested on built reports (tests/test_study14_goal.py); this pins it to the
+    schema a real `--multitask --chain` run writes."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "scripts/study14/goal.py"
+    spec = importlib.util.spec_from_file_location("study14_goal", path)
+    goal = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(goal)
+    root, _ = chain_smoke
+    report = json.loads((root / "out" / "report.json").read_text())
+    rows = {r["name"]: r for r in goal.rows_of(report, "final")}
+    rt = rows["RoboAct-CLIP [roboact-text]"]
+    assert rt["kind"] == "roboact" and rt["condition"] == "roboact-text" and rt["overall"]["n"] == 1
+    assert rows["frozen backbone alone (hf-clip) [onehot]"]["condition"] == "onehot"
+    chain = goal.chain_verdict(report, 60.0, 10.0)
+    assert chain["best"] == "RoboAct-CLIP [roboact-text]"              # a backbone row has no judge
+    rows = {r["name"]: r for r in chain["rows"]}
+    assert set(rows) == {"RoboAct-CLIP [roboact-text]", "RoboAct-CLIP [onehot]"}
+    assert rows["RoboAct-CLIP [onehot]"]["counted"] is False
+    row = rows["RoboAct-CLIP [roboact-text]"]
+    assert row["stages"] == len(STAGES) and 0.0 <= row["judge"]["mean"] <= 100.0
+    assert set(row["switching"]) >= {"on_time", "early", "missed", "delay_mean"}
+
+
+@pytest.mark.sim
 def test_chain_rerun_runs_only_the_missing_switch(chain_smoke, tiny_clip_backbone, monkeypatch):
     """A cell whose judge run is lost: the rerun trains nothing, evaluates no task and runs the chain once."""
     import json

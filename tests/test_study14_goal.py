@@ -1,0 +1,110 @@
+"""scripts/study14/goal.py decides issue 14's verdict from the grid's report, so it is tested on reports built
+here with known per-seed numbers: every goal met, the one-hot row never counting however high, overlapping
+intervals, a judge too far under its oracle, and a report that is not a multi-task one."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roboact.utils.stats import t_interval
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL = ROOT / "scripts" / "study14" / "goal.py"
+CONDS = ["roboact-text", "sentence", "onehot"]
+
+
+def _row(name: str, kind: str, per_seed: list[float]) -> dict:
+    iv = t_interval(per_seed).to_dict()
+    return {"name": name, "kind": kind, "status": "ok", "overall": {"final": iv, "best": iv}}
+
+
+def _chain(name: str, oracle: list[float], judge: list[float] | None) -> dict:
+    """Per-seed shares of episodes completing all stages (the last entry of in_a_row), fractions."""
+    k = lambda xs: [{"stages": 1, **t_interval([1.0] * len(xs)).to_dict()},  # noqa: E731
+                    {"stages": 2, **t_interval(xs).to_dict()}]
+    sw = {"oracle": {"status": "ok", "in_a_row": k(oracle)}}
+    if judge is not None:
+        sw["judge"] = {"status": "ok", "in_a_row": k(judge),
+                       "switching": {"on_time": 5, "early": 1, "missed": 0, "not done": 0, "delay_mean": 3.0}}
+    return {"name": name, "switches": sw}
+
+
+def _report(rows: list[dict], chain_rows: list[dict] | None) -> dict:
+    rep = {"tasks": ["a", "b"], "rows": rows,
+           "multitask": {"conditions": CONDS, "train_tasks": ["a", "b"], "unseen_tasks": []}}
+    if chain_rows is not None:
+        rep["chain"] = {"settings": {}, "rows": chain_rows}
+    return rep
+
+
+def _verdict(tmp_path: Path, rep: dict, *extra: str) -> tuple[dict, str]:
+    src, out = tmp_path / "report.json", tmp_path / "verdict.json"
+    src.write_text(json.dumps(rep))
+    done = subprocess.run([sys.executable, str(GOAL), str(src), "--json", str(out), *extra],
+                          check=True, capture_output=True, text=True)
+    return json.loads(out.read_text()), done.stdout
+
+
+RA = "RoboAct-CLIP, chosen"
+BB = "frozen backbone alone"
+
+
+def test_every_goal_met_and_the_onehot_row_is_printed_but_never_counted(tmp_path):
+    rows = [_row(f"{RA} [roboact-text]", "roboact", [84.0, 85.0, 86.0]),
+            _row(f"{RA} [sentence]", "roboact", [80.0, 81.0, 82.0]),
+            _row(f"{RA} [onehot]", "roboact", [97.0, 98.0, 99.0]),
+            _row(f"{BB} [sentence]", "backbone", [70.0, 71.0, 72.0]),
+            _row(f"{BB} [onehot]", "backbone", [96.0, 97.0, 98.0])]
+    chain = [_chain(f"{RA} [roboact-text]", [0.7, 0.7, 0.7], [0.65, 0.65, 0.65]),
+             _chain(f"{RA} [onehot]", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9]),
+             _chain(f"{BB} [sentence]", [0.9, 0.9, 0.9], None)]
+    v, text = _verdict(tmp_path, _report(rows, chain))
+    assert v["best_language_row"] == f"{RA} [roboact-text]"            # not the 98% one-hot row
+    assert v["best_backbone"] == f"{BB} [sentence]"
+    assert v["roboact_vs_backbone"]["lead"] == pytest.approx(14.0)
+    assert v["same_condition"]["sentence"]["lead"] == pytest.approx(10.0)
+    assert "roboact-text" not in v["same_condition"]                   # the backbone has no text branch
+    assert v["chain"]["best"] == f"{RA} [roboact-text]"         # not the one-hot row; a backbone row has no judge
+    assert [r["counted"] for r in v["chain"]["rows"]] == [True, False]
+    assert v["chain"]["rows"][0]["oracle_minus_judge"] == pytest.approx(5.0)
+    assert v["goals"] == {"overall": True, "roboact_ahead": True, "chain": True} and v["met"]
+    assert "reference, not counted" in text and "Goal: **met**" in text
+
+
+def test_overlapping_intervals_and_a_judge_far_under_its_oracle_are_not_met(tmp_path):
+    rows = [_row(f"{RA} [roboact-text]", "roboact", [70.0, 85.0, 99.0]),   # mean 84.7, wide
+            _row(f"{BB} [sentence]", "backbone", [75.0, 80.0, 85.0])]
+    chain = [_chain(f"{RA} [roboact-text]", [0.9, 0.9, 0.9], [0.7, 0.7, 0.7])]   # 70% but 20 under the oracle
+    v, text = _verdict(tmp_path, _report(rows, chain))
+    assert v["goals"]["overall"] is True
+    assert v["roboact_vs_backbone"]["lead"] > 0 and not v["roboact_vs_backbone"]["intervals_apart"]
+    assert v["chain"]["rows"][0]["judge"]["mean"] == pytest.approx(70.0)
+    assert v["goals"] == {"overall": True, "roboact_ahead": False, "chain": False} and not v["met"]
+    assert "Goal: **not met**" in text
+
+
+def test_missing_chain_or_unrun_judge_is_not_met_with_the_reason(tmp_path):
+    rows = [_row(f"{RA} [roboact-text]", "roboact", [90.0, 91.0, 92.0]),
+            _row(f"{BB} [sentence]", "backbone", [50.0, 51.0, 52.0])]
+    v, _ = _verdict(tmp_path, _report(rows, None))
+    assert not v["goals"]["chain"] and "no chain section" in v["chain"]["why"]
+    unrun = _chain(f"{RA} [roboact-text]", [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
+    unrun["switches"]["judge"] = {"status": "not run: no checkpoint"}
+    v, text = _verdict(tmp_path, _report(rows, [unrun]))
+    assert v["chain"]["rows"] == [{"name": f"{RA} [roboact-text]", "counted": True, "status": "not run: no checkpoint"}]
+    assert not v["met"] and "no language-conditioned RoboAct-CLIP row has both" in text
+
+
+def test_a_report_without_the_multitask_section_or_a_language_row_is_refused(tmp_path):
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps({"tasks": ["a"], "rows": []}))
+    done = subprocess.run([sys.executable, str(GOAL), str(src)], capture_output=True, text=True)
+    assert done.returncode != 0 and "not a multi-task report" in done.stderr
+    src.write_text(json.dumps(_report([_row(f"{RA} [onehot]", "roboact", [90.0, 91.0, 92.0]),
+                                       _row(f"{BB} [sentence]", "backbone", [50.0, 51.0, 52.0])], None)))
+    done = subprocess.run([sys.executable, str(GOAL), str(src)], capture_output=True, text=True)
+    assert done.returncode != 0 and "need a language-conditioned RoboAct-CLIP row" in done.stderr
