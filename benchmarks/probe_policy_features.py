@@ -7,8 +7,10 @@ row, a ridge regression from the embedding (the exact per-step vectors the BC po
 from the same feature cache) is fit on the first demos and scored (R^2) on the last ones, for targets the
 policy needs but does not get through proprioception:
 
-- object position (Meta-World: obs/object_state[4:7], the task's object; LIBERO: not recorded, skipped),
+- object position (Meta-World: obs/object_state[4:7], the task's object),
 - goal position (Meta-World obs/object_state[36:39]; randomised per episode and seen only in the image),
+- object state (LIBERO-Goal's paper tasks: the acted-on object's joint in the recorded simulator state — the
+  plate's and the cream cheese's xyz, the middle drawer's slide, the stove button's hinge),
 - the expert's action (from the embedding alone, without proprioception),
 - the expert's previous action (step t-1; zero at an episode's first step): what a policy that sees a history
   of frames can copy instead of reading the scene (the "copycat" shortcut of behaviour cloning from
@@ -45,6 +47,33 @@ from roboact.utils.io import atomic_write_json, atomic_write_text
 METAWORLD_TARGETS = {"object position": slice(4, 7), "goal position": slice(36, 39)}
 
 
+# LIBERO-Goal's demos record the flat simulator state ([time, qpos, qvel]); the object each paper task acts on
+# is one joint of it: a free body's xyz, or the drawer's slide and the stove button's hinge.
+LIBERO_OBJECT_JOINTS = {"open_the_middle_drawer_of_the_cabinet": "wooden_cabinet_1_middle_level",
+                        "push_the_plate_to_the_front_of_the_stove": "plate_1_joint0",
+                        "put_the_cream_cheese_in_the_bowl": "cream_cheese_1_joint0",
+                        "turn_on_the_stove": "flat_stove_1_button"}
+
+
+def libero_object_columns(task: str) -> tuple[slice, int]:
+    """Where the task's object joint sits in a recorded `states` row, and that row's width, from its own scene."""
+    import mujoco
+
+    from roboact.sim.libero import make_env
+
+    env = make_env(task)
+    try:
+        m = env.model
+        j = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, LIBERO_OBJECT_JOINTS[task])
+        if j < 0:
+            raise SystemExit(f"{task}: no joint {LIBERO_OBJECT_JOINTS[task]!r} in its scene")
+        width = 3 if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE else 1
+        start = 1 + int(m.jnt_qposadr[j])                 # after the time entry
+        return slice(start, start + width), 1 + m.nq + m.nv
+    finally:
+        env.close()
+
+
 def task_targets(suite, tasks, args) -> dict:
     """Each task's demo file and the state targets read from it: the same for every row, so read once."""
     out = {}
@@ -55,6 +84,12 @@ def task_targets(suite, tasks, args) -> dict:
             obj = torch.cat([torch.from_numpy(read_fields(src, k, ["obs/object_state"])["obs/object_state"])
                              for k in src.keys]).double()
             state = {name: obj[:, sl] for name, sl in METAWORLD_TARGETS.items()}
+        elif args.suite == "libero_goal" and task in LIBERO_OBJECT_JOINTS:
+            cols, width = libero_object_columns(task)
+            flat = torch.cat([torch.from_numpy(read_fields(src, k, ["states"])["states"]) for k in src.keys]).double()
+            if flat.shape[1] != width:
+                raise SystemExit(f"{task}: recorded states are {flat.shape[1]}-d, its scene's are {width}-d")
+            state = {"object state": flat[:, cols]}
         out[task] = (src, state)
     return out
 
