@@ -59,6 +59,7 @@ for stage in "$@"; do
       P=runs/libero10/policy
       [ -f $P/report.json ] || { echo "$P/report.json missing: run the grid stage first" >&2; exit 1; }
       for pair in report.json:json table2.md:md success.png:png; do
+        [ -f "$P/${pair%%:*}" ] || { [ ${pair##*:} = png ] && continue; echo "$P/${pair%%:*} missing" >&2; exit 1; }
         cp "$P/${pair%%:*}" docs/results/.policy_libero_multitask.${pair##*:}.tmp
         mv docs/results/.policy_libero_multitask.${pair##*:}.tmp docs/results/policy_libero_multitask.${pair##*:}
       done
