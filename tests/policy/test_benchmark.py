@@ -297,3 +297,33 @@ def test_cell_workers_stop_on_sigterm_and_sigkill_and_the_rerun_equals_the_smoke
         assert {f: ref[k][f] for f in same} == {f: got[k][f] for f in same}, k
         assert [{f: e[f] for f in episode} for e in ref[k]["final_episodes"]] == \
             [{f: e[f] for f in episode} for e in got[k]["final_episodes"]], k
+
+
+def test_expert_check_stopped_mid_way_keeps_the_tasks_it_finished(tmp_path, monkeypatch):
+    """Ten LIBERO experts take ~30 min: a stop after some of them must not cost the ones done."""
+    from roboact.policy import benchmark as bm
+
+    ran = []
+
+    class Runner:
+        def __init__(self, task):
+            self.task = task
+
+        def run(self, agent, record=0, video_dir=None):
+            ran.append(self.task)
+            if self.task == "c":
+                raise KeyboardInterrupt                       # the session stops here
+            return {"success_rate": 1.0, "successes": 2, "episodes": 2, "videos": [], "env_ms_per_step": 1.0,
+                    "per_episode": [{"index": 0, "success": True}, {"index": 1, "success": True}]}
+
+    monkeypatch.setattr(bm, "runner_for", lambda suite, t, *a, **k: Runner(t))
+    monkeypatch.setattr("roboact.policy.runner.ExpertAgent", lambda suite, t: None)
+    cfg = bm.BenchmarkConfig(suite="metaworld", mode="custom", tasks=["a", "b", "c"], rollouts=2)
+    with pytest.raises(KeyboardInterrupt):
+        bm.expert_check(cfg, ["a", "b", "c"], tmp_path)
+    kept = json.loads((tmp_path / "expert_check.json").read_text())["tasks"]
+    assert sorted(kept) == ["a", "b"] and ran == ["a", "b", "c"]
+    ran.clear()
+    res = bm.expert_check(cfg, ["a", "b", "d"], tmp_path)             # the rerun runs only what is missing
+    assert ran == ["d"] and sorted(res) == ["a", "b", "d"]
+    assert sorted(json.loads((tmp_path / "expert_check.json").read_text())["tasks"]) == ["a", "b", "d"]

@@ -269,7 +269,8 @@ def close_runners() -> None:
 
 def expert_check(cfg: BenchmarkConfig, tasks: list[str], out: Path) -> dict:
     """Roll the scripted experts out from the benchmark's initial states; error if any task is too low.
-    A passing result is kept in expert_check.json and reused by a rerun with the same settings."""
+    A passing result is kept in expert_check.json and reused by a rerun with the same settings; the file is
+    written after every task, so a run stopped mid-check (ten LIBERO tasks take ~30 min) keeps the tasks done."""
     from roboact.policy.runner import ExpertAgent
     from roboact.utils.io import atomic_write_json, read_json
 
@@ -287,6 +288,7 @@ def expert_check(cfg: BenchmarkConfig, tasks: list[str], out: Path) -> dict:
                                                         "env_ms_per_step")},
                       "failed": [e["index"] for e in res["per_episode"] if not e["success"]]}
         log.info("expert %s: %d/%d", t, res["successes"], res["episodes"])
+        atomic_write_json(path, {"min_expert_success": cfg.min_expert_success, "tasks": {**old, **results}})
     atomic_write_json(path, {"min_expert_success": cfg.min_expert_success, "tasks": results})
     low = {t: r for t, r in results.items() if r["success_rate"] < cfg.min_expert_success}
     if low:
