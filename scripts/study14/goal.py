@@ -22,17 +22,14 @@ import json
 from pathlib import Path
 
 from roboact.utils.io import atomic_write_json
-from roboact.utils.stats import lead
+from roboact.utils.stats import Interval, lead
 
 LANGUAGE = ("roboact-text", "sentence")        # conditions that hear the instruction (roboact.policy.conditioning)
+FIELDS = ("mean", "low", "high", "n", "std")   # an interval as the report stores it (Interval.to_dict)
 
 
-def fmt(iv: dict | None, scale: float = 1.0) -> str:
-    if not iv or not iv.get("n"):
-        return "-"
-    if iv.get("low") is None:
-        return f"{scale * iv['mean']:.1f} (1 seed)"
-    return f"{scale * iv['mean']:.1f} ± {scale * (iv['high'] - iv['low']) / 2:.1f}"
+def fmt(iv: dict) -> str:
+    return Interval(**{f: iv.get(f) for f in FIELDS}).fmt()
 
 
 def condition_of(name: str, conditions: list[str]) -> str | None:
@@ -54,7 +51,8 @@ def rows_of(report: dict, metric: str) -> list[dict]:
 
 
 def _pct(k: dict) -> dict:
-    return {key: (None if k.get(key) is None else 100 * k[key]) for key in ("mean", "low", "high")} | {"n": k["n"]}
+    """A chain share (a fraction) as percentage points, like the task table's intervals."""
+    return {f: k.get(f) if f == "n" or k.get(f) is None else 100 * k[f] for f in FIELDS}
 
 
 def chain_verdict(report: dict, target: float, within: float) -> dict:
