@@ -12,7 +12,8 @@ running, and writing, after the command is gone. So every roboact command runs i
   there and makes the teardown skip its grace period; a third ends the process on the spot.
 - Worker processes (`process_pool`; DataLoader workers through `install_worker_handlers`) stop on
   SIGTERM/SIGINT after unwinding the job they run, so their atomic writes clean up too, and stop on their
-  own, within `WATCH_S`, when their parent dies - even by SIGKILL, which nothing can catch.
+  own, within `WATCH_S`, when their parent dies - even by SIGKILL, which nothing can catch (and end
+  without cleanup `ORPHAN_GRACE_S` later if their job swallowed the stop).
 - After a stop, `run_command` ends what is left of this process's tree (resource tracker included), logs
   one line saying what was finished and how to resume, and returns the exit status 128 + signal number:
   143 for SIGTERM, 130 for SIGINT (the shell's convention, which torchrun and Slurm report as such).
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 GRACE_S = 3.0      # how long stopped workers get to unwind before SIGKILL
 WATCH_S = 0.5      # how often a worker checks that its parent is still alive
+ORPHAN_GRACE_S = 2.5  # how long a worker whose parent died may unwind its job before it ends itself
 RESUME = "rerun the same command to resume"
 
 
@@ -295,9 +297,20 @@ def _on_worker_signal(signum: int, frame) -> None:
 
 
 def _watch_parent(parent: int) -> None:
+    """Once the parent is gone: SIGTERM this worker, so a running job unwinds and its atomic writes delete
+    their temporary files. One delivery is not enough: a handler that runs inside a `__del__` or a callback
+    from C raises into code where Python only prints "Exception ignored" and goes on, so the job carries on
+    and, once done, the worker waits on its job queue forever (seen in CI: a `roboact demos` worker alive
+    after its parent's SIGKILL). So the signal is sent again after a second, and the process ends without
+    cleanup once ORPHAN_GRACE_S has passed - an unwinding job needs milliseconds."""
     while os.getppid() == parent:
         time.sleep(WATCH_S)
+    deadline = time.monotonic() + ORPHAN_GRACE_S
     os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(min(1.0, ORPHAN_GRACE_S / 2))
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    os._exit(exit_status(signal.SIGTERM))
 
 
 def worker_init(parent: int, initializer: tuple[str, str] | None = None, initargs: tuple = ()) -> None:
