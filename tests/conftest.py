@@ -63,3 +63,17 @@ def make_feature_corpus(root: Path, backbone, clips_per_pair: int = 6, n: int = 
 @pytest.fixture(scope="session")
 def feature_corpus(tmp_path_factory, tiny_clip_backbone):
     return make_feature_corpus(tmp_path_factory.mktemp("corpus"), tiny_clip_backbone)
+
+
+@pytest.fixture(scope="session")
+def expert_chain():
+    """(start, run): the committed chain evaluation start 0 (docs/results/chain/chain_starts_eval.json, which
+    tests/sim/test_chain.py checks against the construction) and the scripted experts' four-stage chain from it,
+    every observation kept at 64 px. Recorded once per session (~20-40 s) for the chain and chain-policy tests."""
+    pytest.importorskip("libero.libero", reason="needs roboact[sim]")
+    from roboact.sim.chain.demos import TAIL_STEPS
+    from roboact.sim.chain.rollout import chain_env, run_chain
+    from roboact.sim.chain.starts import ChainStarts
+
+    start = ChainStarts.load(Path(__file__).parents[1] / "docs/results/chain/chain_starts_eval.json")[0]
+    return start, run_chain(chain_env(64, ("agentview",)), start, keep=True, tail=TAIL_STEPS)

@@ -180,22 +180,20 @@ def test_chain_report_gives_each_switch_calvin_shares_over_seeds():
 
 
 @pytest.fixture(scope="module")
-def chain_smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints):
+def chain_smoke(tmp_path_factory, tiny_clip_backbone, tiny_checkpoints, expert_chain):
     """`roboact policy --multitask --chain` in smoke mode on LIBERO-Goal: one task plus the four stages, whose
-    chained demos are the experts' chain from the committed train split's first start, written for two starts."""
+    chained demos are the experts' chain from a committed start (the session's `expert_chain`), written for
+    two starts."""
     import json
     from dataclasses import asdict, replace
     from pathlib import Path
 
     pytest.importorskip("libero.libero", reason="needs roboact[sim]")
     from roboact.sim.chain import demos as D
-    from roboact.sim.chain.rollout import chain_env, run_chain
-    from roboact.sim.chain.starts import ChainStarts
 
     repo = Path(__file__).parents[2]
     root = tmp_path_factory.mktemp("chain_smoke")
-    start = ChainStarts.load(repo / "docs/results/chain/chain_starts_train.json")[0]
-    run = run_chain(chain_env(64, ("agentview",)), start, keep=True, tail=D.TAIL_STEPS)
+    start, run = expert_chain
     assert run.completed == len(STAGES)
     starts = root / "chain_starts_train.json"
     starts.write_text(json.dumps({"starts": [asdict(replace(start, index=i)) for i in range(2)]}))

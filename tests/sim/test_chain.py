@@ -41,9 +41,10 @@ def start():
 
 
 @pytest.fixture(scope="module")
-def run(start):
-    """The scripted experts' chain from `start`, every observation kept (rendered at 64 px)."""
-    return run_chain(chain_env(64, ("agentview",)), start, keep=True, tail=D.TAIL_STEPS)
+def run(expert_chain):
+    """The scripted experts' chain from the committed start equal to `start` (tests/conftest.py), every
+    observation kept (rendered at 64 px)."""
+    return expert_chain[1]
 
 
 def _scene_at(start) -> tuple:
