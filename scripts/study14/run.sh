@@ -7,8 +7,11 @@
 #   demos        50 demos of each of LIBERO-Goal's ten tasks in $D (the five the roboact-sawyer-panda recipe
 #                recorded, and the paper's four when issue 12's demos stage made them, are linked, not remade)
 #   chain-demos  the chain's train split grown to 55 base scenes, then 50 chained demos (one file per stage) in $D
+#   budget       how many BC steps the multi-task policy needs: held-out demo loss at 10k-140k steps for the
+#                backbone row [sentence] and the RoboAct row [roboact-text] (no rollouts; ~15 min each on one
+#                core) -> docs/results/study14/bc_budget_*.json; it chose the grid's 60k
 #   grid         the multi-task grid with the chain: backbone and RoboAct-CLIP rows x conditions x 3 seeds, one
-#                evaluation at 20k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
+#                evaluation at 60k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
 #                and the judge (20 episodes); RoboAct rows: $MODEL (three pretraining seeds, paired), seeing
 #                $OUTPUT (issue 12's chosen policy input)
 #   verdict      the grid's report copied to docs/results (policy_libero_multitask.{json,md,png}) and the issue's
@@ -28,6 +31,10 @@ PAPER_TASKS="open_the_middle_drawer_of_the_cabinet push_the_plate_to_the_front_o
   put_the_cream_cheese_in_the_bowl turn_on_the_stove"
 PAPER_DEMOS=runs/policy_libero/demos   # issue 12's LIBERO-Goal policy demos (scripts/study12/run.sh demos)
 OTHER_TASKS="open_the_top_drawer_and_put_the_bowl_inside"
+GRID_FLAGS=(--suite libero_goal --mode full --multitask --chain --demos "$D" --cache runs/libero10/cache
+  -o runs/libero10/policy --workers 2 --stride 5 --runtime openvino --set train.steps=60000 train.eval_every=60000
+  --condition roboact-text sentence onehot --chain-starts docs/results/chain/chain_starts_eval.json
+  --allow-seen-tasks --output "$OUTPUT")
 
 for stage in "$@"; do
   case $stage in
@@ -50,11 +57,15 @@ for stage in "$@"; do
     chain-demos)
       $R chain starts --split train --count 55 -o docs/results/chain --workers 2
       $R chain demos --starts docs/results/chain/chain_starts_train.json -n 50 -o "$D" --workers 2 ;;
+    budget)
+      for rc in 0:sentence:backbone_sentence 1:roboact-text:roboact_text; do
+        IFS=: read -r row cond name <<< "$rc"
+        .venv/bin/python benchmarks/multitask_bc_budget.py --row $row --condition $cond \
+          --steps 10000 20000 40000 60000 100000 140000 --json docs/results/study14/bc_budget_$name.json -- \
+          "${GRID_FLAGS[@]}" --model "$MODEL"
+      done ;;
     grid)
-      $R policy --suite libero_goal --mode full --multitask --chain --demos "$D" --cache runs/libero10/cache \
-        -o runs/libero10/policy --workers 2 --stride 5 --runtime openvino --set train.eval_every=20000 \
-        --condition roboact-text sentence onehot --chain-starts docs/results/chain/chain_starts_eval.json \
-        --allow-seen-tasks --output "$OUTPUT" --model "$MODEL" --no-progress ;;
+      $R policy "${GRID_FLAGS[@]}" --model "$MODEL" --no-progress ;;
     verdict)
       P=runs/libero10/policy
       [ -f $P/report.json ] || { echo "$P/report.json missing: run the grid stage first" >&2; exit 1; }
@@ -65,6 +76,6 @@ for stage in "$@"; do
       done
       .venv/bin/python scripts/study14/goal.py docs/results/policy_libero_multitask.json \
         --json docs/results/policy_libero_multitask_goal.json ;;
-    *) echo "unknown stage $stage (experts demos chain-demos grid verdict)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (experts demos chain-demos budget grid verdict)" >&2; exit 2 ;;
   esac
 done

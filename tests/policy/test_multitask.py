@@ -216,3 +216,47 @@ def test_bad_multitask_options_name_the_field(tmp_path):
         BenchmarkConfig(tasks=["plate-slide-v3", "pick-place-v3"], multitask=True, conditions=["clip"])
     with pytest.raises(ConfigError, match="tasks: a multi-task policy needs at least two"):
         BenchmarkConfig(tasks=["plate-slide-v3"], multitask=True)
+
+
+# --- benchmarks/multitask_bc_budget.py (how many BC steps; docs/RESULTS.md, issue 14) ---------------------------
+def _budget_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "multitask_bc_budget.py"
+    spec = importlib.util.spec_from_file_location("multitask_bc_budget", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_budget_holds_out_each_tasks_last_demos():
+    a, b = _set(12, 4, windows=True), _set(6, 3, windows=True, seed=1)   # demos 0..3 and 0..2
+    train, held = _budget_module().held_out_masks([a, b], 1)
+    assert held.tolist() == [False] * 9 + [True] * 3 + [False] * 4 + [True] * 2
+    assert (train == ~held).all()
+
+
+@pytest.mark.sim
+def test_budget_trains_the_grids_policy_and_scores_held_out_demos(multitask_smoke, tiny_clip_backbone, tmp_path,
+                                                                   monkeypatch):
+    """The budget check builds the very training set of a multi-task cell (same flags, same cached features):
+    every demo step is either trained on or held out, the held-out ones being each task's last demo."""
+    from roboact.sim.demos import DemoFile
+
+    root, model = multitask_smoke
+    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    out = tmp_path / "budget.json"
+    flags = [str(a) for a in smoke_args(root, tiny_clip_backbone, *model)]
+    assert _budget_module().main(["--row", "1", "--condition", "roboact-text", "--holdout", "1", "--steps", "10",
+                                  "20", "--json", str(out), "--", *flags]) == 0
+    res = json.loads(out.read_text())
+    assert res["row"] == "RoboAct-CLIP" and res["condition"] == "roboact-text" and res["train_tasks"] == list(TASKS)
+    files = {t: DemoFile(root / "demos" / "metaworld" / f"{t}_demo.hdf5") for t in TASKS}
+    lengths = {t: [f.lengths[k] for k in f.keys] for t, f in files.items()}
+    assert res["heldout_steps"] == sum(n[-1] for n in lengths.values())
+    assert res["train_steps_kept"] == sum(sum(n[:-1]) for n in lengths.values())
+    assert [r["step"] for r in res["rows"]] == [10, 20]
+    assert all(0 < r["heldout_mse"] < float("inf") and 0 < r["train_mse"] for r in res["rows"])
+    with pytest.raises(SystemExit):
+        _budget_module().main(["--steps", "20", "10", "--", *flags])
