@@ -108,3 +108,28 @@ def test_a_report_without_the_multitask_section_or_a_language_row_is_refused(tmp
                                        _row(f"{BB} [sentence]", "backbone", [50.0, 51.0, 52.0])], None)))
     done = subprocess.run([sys.executable, str(GOAL), str(src)], capture_output=True, text=True)
     assert done.returncode != 0 and "need a language-conditioned RoboAct-CLIP row" in done.stderr
+
+
+def test_eval_times_reads_each_saved_task_evaluation_and_skips_foreign_files(tmp_path):
+    """scripts/study14/eval_times.py: the plan's measured figures while the grid runs."""
+    cell = tmp_path / "cells" / "frozen-backbone-sentence" / "seed1-abc"
+    for step, task, secs in ((20000, "a", 300.0), (60000, "a", 500.0), (60000, "b", 700.0)):
+        f = cell / "evals" / f"step{step:07d}" / f"{task}.json"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"success_rate": 0.5, "episodes": 20, "seconds": secs, "env_ms_per_step": 80.0,
+                                 "agent_ms_per_step": 16.0, "per_episode": []}))
+    (cell / "evals" / "step0060000" / "torn.json").write_text("{")
+    (cell / "chain").mkdir()
+    (cell / "chain" / "oracle.json").write_text("{}")
+    out = tmp_path / "times.json"
+    subprocess.run([sys.executable, str(GOAL.parent / "eval_times.py"), str(tmp_path), "--json", str(out)],
+                   check=True, capture_output=True)
+    res = json.loads(out.read_text())
+    assert res["summary_by_step"]["60000"] == {"evaluations": 2, "seconds_mean": 600.0, "seconds_min": 500.0,
+                                               "seconds_max": 700.0, "env_ms_per_step_mean": 80.0,
+                                               "agent_ms_per_step_mean": 16.0}
+    assert res["summary_by_step"]["20000"]["evaluations"] == 1
+    assert {(e["row"], e["seed"], e["step"], e["task"]) for e in res["evaluations"]} == {
+        ("frozen-backbone-sentence", "seed1", 20000, "a"), ("frozen-backbone-sentence", "seed1", 60000, "a"),
+        ("frozen-backbone-sentence", "seed1", 60000, "b")}
+    assert res["chain_runs_done"] == [{"cell": "frozen-backbone-sentence/seed1-abc", "switch": "oracle"}]

@@ -14,6 +14,8 @@
 #                evaluation at 60k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
 #                and the judge (20 episodes); RoboAct rows: $MODEL (three pretraining seeds, paired), seeing
 #                $OUTPUT (issue 12's chosen policy input)
+#   times        every task evaluation the grid has saved so far, its seconds and per-step costs (the compute
+#                plan's measured figures while the grid runs) -> docs/results/study14/grid_eval_times.json
 #   verdict      the grid's report copied to docs/results (policy_libero_multitask.{json,md,png}) and the issue's
 #                goal read off it (scripts/study14/goal.py -> docs/results/policy_libero_multitask_goal.json)
 # Compute plan and results: docs/RESULTS.md, "Issue 14".
@@ -66,6 +68,8 @@ for stage in "$@"; do
       done ;;
     grid)
       $R policy "${GRID_FLAGS[@]}" --model "$MODEL" --no-progress ;;
+    times)
+      .venv/bin/python scripts/study14/eval_times.py runs/libero10/policy --json docs/results/study14/grid_eval_times.json ;;
     verdict)
       P=runs/libero10/policy
       [ -f $P/report.json ] || { echo "$P/report.json missing: run the grid stage first" >&2; exit 1; }
@@ -76,6 +80,6 @@ for stage in "$@"; do
       done
       .venv/bin/python scripts/study14/goal.py docs/results/policy_libero_multitask.json \
         --json docs/results/policy_libero_multitask_goal.json ;;
-    *) echo "unknown stage $stage (experts demos chain-demos budget grid verdict)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (experts demos chain-demos budget grid times verdict)" >&2; exit 2 ;;
   esac
 done
