@@ -27,20 +27,30 @@ def collect(run: Path) -> dict:
     return {"run": str(run), "summary": summary, "cells": rows}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(doc: str, collect, report) -> None:
+    """`SCRIPT RUN [--json OUT]`: `collect(run)` -> a JSON-able dict, `report(it)` prints it; shared with
+    scripts/study14/eval_times.py."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     out = collect(args.run)
-    for row, s in out["summary"].items():
-        print(f"{row}: {s['cells']} cells, train {s['train_seconds_mean']} s, eval {s['eval_seconds_mean']} s "
-              f"(mean), longest cell {s['cell_seconds_max']} s")
+    report(out)
     if args.json:
         from roboact.utils.io import atomic_write_json
 
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(args.json, out)
 
+
+def report(out: dict) -> None:
+    for row, s in out["summary"].items():
+        print(f"{row}: {s['cells']} cells, train {s['train_seconds_mean']} s, eval {s['eval_seconds_mean']} s "
+              f"(mean), longest cell {s['cell_seconds_max']} s")
+
+
+def main() -> None:
+    cli(__doc__, collect, report)
 
 if __name__ == "__main__":
     main()

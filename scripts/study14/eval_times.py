@@ -6,7 +6,6 @@ the grid is still running (its tables are written only when every cell is done).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics as st
 from pathlib import Path
@@ -35,23 +34,21 @@ def collect(run: Path) -> dict:
     return {"run": str(run), "summary_by_step": summary, "evaluations": evals, "chain_runs_done": chains}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
-    out = collect(args.run)
+def report(out: dict) -> None:
     for step, s in out["summary_by_step"].items():
         print(f"step {step}: {s['evaluations']} task evaluations, {s['seconds_mean']} s mean "
               f"({s['seconds_min']}-{s['seconds_max']}), env {s['env_ms_per_step_mean']} + agent "
               f"{s['agent_ms_per_step_mean']} ms/step")
     print(f"chain runs done: {len(out['chain_runs_done'])}")
-    if args.json:
-        from roboact.utils.io import atomic_write_json
 
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(args.json, out)
 
+def main() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "study12"))
+    from cell_times import cli
+
+    cli(__doc__, collect, report)
 
 if __name__ == "__main__":
     main()
