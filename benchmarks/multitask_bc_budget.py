@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from roboact.policy import benchmark as bm
     from roboact.policy.cli import build_config
     from roboact.policy.conditioning import condition_vectors, unavailable
-    from roboact.policy.data import DemoFeatureCache, load_demo_set, open_demos
+    from roboact.policy.data import DemoFeatureCache, DemoSet, load_demo_set, open_demos
     from roboact.policy.multitask import chain_stage_tasks, concat_sets
     from roboact.policy.suites import get_bench_suite
     from roboact.policy.train import make_policy, train_steps
@@ -100,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     # training draws only from the kept steps: a view of the set restricted to them
     keep = train_mask.nonzero().squeeze(1)
     held = held_mask.nonzero().squeeze(1)
-    from roboact.policy.data import DemoSet
-
     sub = DemoSet(data.embeddings if data.windows is not None else data.embeddings[keep], data.proprio[keep],
                   data.actions[keep], data.episode[keep], data.source,
                   data.windows[keep] if data.windows is not None else None)

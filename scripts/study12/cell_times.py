@@ -52,5 +52,6 @@ def report(out: dict) -> None:
 def main() -> None:
     cli(__doc__, collect, report)
 
+
 if __name__ == "__main__":
     main()

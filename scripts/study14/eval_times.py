@@ -50,5 +50,6 @@ def main() -> None:
 
     cli(__doc__, collect, report)
 
+
 if __name__ == "__main__":
     main()
