@@ -119,6 +119,7 @@ def test_eval_times_reads_each_saved_task_evaluation_and_skips_foreign_files(tmp
         f.write_text(json.dumps({"success_rate": 0.5, "episodes": 20, "seconds": secs, "env_ms_per_step": 80.0,
                                  "agent_ms_per_step": 16.0, "per_episode": []}))
     (cell / "evals" / "step0060000" / "torn.json").write_text("{")
+    (cell / "evals" / "step0060000" / "b.stale.json").write_text(json.dumps({"seconds": 1.0}))
     (cell / "chain").mkdir()
     (cell / "chain" / "oracle.json").write_text("{}")
     out = tmp_path / "times.json"
@@ -133,3 +134,42 @@ def test_eval_times_reads_each_saved_task_evaluation_and_skips_foreign_files(tmp
         ("frozen-backbone-sentence", "seed1", 20000, "a"), ("frozen-backbone-sentence", "seed1", 60000, "a"),
         ("frozen-backbone-sentence", "seed1", 60000, "b")}
     assert res["chain_runs_done"] == [{"cell": "frozen-backbone-sentence/seed1-abc", "switch": "oracle"}]
+
+
+def _keep(*args: str) -> str:
+    return subprocess.run([sys.executable, str(GOAL.parent / "keep.py"), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def test_keep_saves_only_finished_small_results_and_restores_only_what_is_missing(tmp_path):
+    """scripts/study14/keep.py: what survives a machine that is not kept (the grid's JSON, never its training
+    state, weights or torn files), and a restore that never overwrites the run folder's own files."""
+    run, keep = tmp_path / "run", tmp_path / "keep"
+    cell = run / "cells" / "roboact-clip-roboact-text" / "seed0-abc"
+    files = {"expert_check.json": {"ok": 1}, "judge/calibration-k.json": {"t": 0.3},
+             f"{cell.relative_to(run)}/evals/step0060000/a.json": {"success_rate": 0.5},
+             f"{cell.relative_to(run)}/chain/oracle.json": {"status": "ok"},
+             f"{cell.relative_to(run)}/result.json": {"tasks": {}}}
+    left = {f"{cell.relative_to(run)}/state/state.json": {"step": 60000},
+            f"{cell.relative_to(run)}/evals/step0060000/b.stale.json": {"success_rate": 0.1},
+            f"{cell.relative_to(run)}/policy.json": {"config": {}}}
+    for rel, obj in {**files, **left}.items():
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text(json.dumps(obj))
+    (cell / "evals" / "step0060000" / "torn.json").write_text("{")
+    (cell / "model.safetensors").write_bytes(b"x" * 10)
+    assert "5 file(s) copied" in _keep("save", str(run), str(keep))
+    assert sorted(str(p.relative_to(keep)) for p in keep.rglob("*") if p.is_file()) == sorted(files)
+    assert "0 file(s) copied" in _keep("save", str(run), str(keep))          # nothing new
+    # a new machine: the run folder has one evaluation of its own, made since; the rest comes back
+    fresh = tmp_path / "fresh"
+    own = fresh / cell.relative_to(run) / "evals" / "step0060000" / "a.json"
+    own.parent.mkdir(parents=True)
+    own.write_text(json.dumps({"success_rate": 0.9}))
+    assert "4 file(s) copied" in _keep("restore", str(fresh), str(keep))
+    assert json.loads(own.read_text()) == {"success_rate": 0.9}
+    assert json.loads((fresh / "judge" / "calibration-k.json").read_text()) == {"t": 0.3}
+    assert "nothing kept yet" in _keep("restore", str(fresh), str(tmp_path / "none"))
+    bad = subprocess.run([sys.executable, str(GOAL.parent / "keep.py"), "save", str(tmp_path / "none"), str(keep)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no run folder to save from" in bad.stderr

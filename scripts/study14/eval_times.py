@@ -14,6 +14,8 @@ from pathlib import Path
 def collect(run: Path) -> dict:
     evals = []
     for f in sorted(run.glob("cells/*/*/evals/step*/*.json")):
+        if f.name.endswith(".stale.json"):
+            continue  # rolled out by another policy and run again (roboact.policy.multitask.kept_result)
         try:
             r = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):

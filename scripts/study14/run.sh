@@ -14,6 +14,10 @@
 #                evaluation at 60k BC steps (10 tasks x 20 rollouts, 300-step cap) and the chain under the oracle
 #                and the judge (20 episodes); RoboAct rows: $MODEL (three pretraining seeds, paired), seeing
 #                $OUTPUT (issue 12's chosen policy input)
+#   save         the grid's finished results (small JSON: task evaluations, chain runs, cells' results, the expert
+#                check, the judge's calibrations) copied into $KEEP, to commit: a session's machine is not always
+#                kept, and the grid takes many sessions (scripts/study14/keep.py)
+#   restore      those copied back into the run folder where it lacks them (the grid stage does this first)
 #   times        every task evaluation the grid has saved so far, its seconds and per-step costs (the compute
 #                plan's measured figures while the grid runs) -> docs/results/study14/grid_eval_times.json
 #   verdict      the grid's report copied to docs/results (policy_libero_multitask.{json,md,png}) and the issue's
@@ -33,8 +37,10 @@ PAPER_TASKS="open_the_middle_drawer_of_the_cabinet push_the_plate_to_the_front_o
   put_the_cream_cheese_in_the_bowl turn_on_the_stove"
 PAPER_DEMOS=runs/policy_libero/demos   # issue 12's LIBERO-Goal policy demos (scripts/study12/run.sh demos)
 OTHER_TASKS="open_the_top_drawer_and_put_the_bowl_inside"
+P=runs/libero10/policy
+KEEP=docs/results/study14/grid
 GRID_FLAGS=(--suite libero_goal --mode full --multitask --chain --demos "$D" --cache runs/libero10/cache
-  -o runs/libero10/policy --workers 2 --stride 5 --runtime openvino --set train.steps=60000 train.eval_every=60000
+  -o "$P" --workers 2 --stride 5 --runtime openvino --set train.steps=60000 train.eval_every=60000
   --condition roboact-text sentence onehot --chain-starts docs/results/chain/chain_starts_eval.json
   --allow-seen-tasks --output "$OUTPUT")
 
@@ -67,11 +73,15 @@ for stage in "$@"; do
           "${GRID_FLAGS[@]}" --model "$MODEL"
       done ;;
     grid)
+      .venv/bin/python scripts/study14/keep.py restore "$P" "$KEEP"
       $R policy "${GRID_FLAGS[@]}" --model "$MODEL" --no-progress ;;
+    save)
+      .venv/bin/python scripts/study14/keep.py save "$P" "$KEEP" ;;
+    restore)
+      .venv/bin/python scripts/study14/keep.py restore "$P" "$KEEP" ;;
     times)
-      .venv/bin/python scripts/study14/eval_times.py runs/libero10/policy --json docs/results/study14/grid_eval_times.json ;;
+      .venv/bin/python scripts/study14/eval_times.py "$P" --json docs/results/study14/grid_eval_times.json ;;
     verdict)
-      P=runs/libero10/policy
       [ -f $P/report.json ] || { echo "$P/report.json missing: run the grid stage first" >&2; exit 1; }
       for pair in report.json:json table2.md:md success.png:png; do
         [ -f "$P/${pair%%:*}" ] || { [ ${pair##*:} = png ] && continue; echo "$P/${pair%%:*} missing" >&2; exit 1; }
@@ -80,6 +90,6 @@ for stage in "$@"; do
       done
       .venv/bin/python scripts/study14/goal.py docs/results/policy_libero_multitask.json \
         --json docs/results/policy_libero_multitask_goal.json ;;
-    *) echo "unknown stage $stage (experts demos chain-demos budget grid times verdict)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (experts demos chain-demos budget grid save restore times verdict)" >&2; exit 2 ;;
   esac
 done

@@ -189,6 +189,42 @@ def test_multitask_rerun_resumes_unfinished_evaluations_only(multitask_smoke, ti
 
 
 @pytest.mark.sim
+def test_a_cell_restored_without_its_training_state_keeps_only_its_own_policys_evaluations(
+        multitask_smoke, tiny_clip_backbone, monkeypatch):
+    """What a study keeps in git when its machine is not (scripts/study14/run.sh save/restore): the evaluation
+    JSONs, not the training state. The rerun trains again from the seed; an evaluation whose policy digest
+    matches the retrained policy is kept, one rolled out by another policy is set aside and run again."""
+    import shutil
+
+    from roboact.policy import runner as runner_mod
+
+    root, model = multitask_smoke
+    out = root / "out"
+    cell = next(p.parent for p in (out / "cells").rglob("result.json") if "hf-clip-sentence" in str(p))
+    digest = json.loads((cell / "result.json").read_text())["policy_sha256"]
+    evals = cell / "evals" / "step0000040"
+    assert {json.loads((evals / f"{t}.json").read_text())["policy_sha256"] for t in TASKS} == {digest}
+    shutil.rmtree(cell / "state")
+    (cell / "result.json").unlink()
+    foreign = json.loads((evals / "pick-place-v3.json").read_text())
+    (evals / "pick-place-v3.json").write_text(json.dumps({**foreign, "policy_sha256": "0" * 64}))
+    evaluated = []
+    real_eval = runner_mod.EnvRunner.run
+
+    def spy(self, *a, **k):
+        evaluated.append(self.cfg.task)
+        return real_eval(self, *a, **k)
+
+    monkeypatch.setattr(runner_mod.EnvRunner, "run", spy)
+    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    assert cli(smoke_args(root, tiny_clip_backbone, *model)) == 0
+    assert evaluated == ["pick-place-v3"]                                # plate-slide's evaluation was kept
+    assert json.loads((evals / "pick-place-v3.stale.json").read_text())["policy_sha256"] == "0" * 64
+    assert json.loads((evals / "pick-place-v3.json").read_text())["policy_sha256"] == digest
+    assert json.loads((cell / "result.json").read_text())["policy_sha256"] == digest   # retrained: same weights
+
+
+@pytest.mark.sim
 def test_holdout_task_is_evaluated_with_its_own_instruction_and_marked_unseen(multitask_smoke, tiny_clip_backbone,
                                                                             tmp_path, monkeypatch):
     root, _ = multitask_smoke
@@ -260,3 +296,18 @@ def test_budget_trains_the_grids_policy_and_scores_held_out_demos(multitask_smok
     assert all(0 < r["heldout_mse"] < float("inf") and 0 < r["train_mse"] for r in res["rows"])
     with pytest.raises(SystemExit):
         _budget_module().main(["--steps", "20", "10", "--", *flags])
+
+
+def test_cells_run_the_compared_conditions_first_seed_by_seed():
+    from types import SimpleNamespace
+
+    from roboact.policy.multitask import cell_priority
+
+    jobs = [SimpleNamespace(spec=SimpleNamespace(kind=kind), condition=cond, seed=seed)
+            for kind, conds in (("backbone", ("sentence", "onehot")), ("roboact", ("roboact-text", "sentence", "onehot")))
+            for cond in conds for seed in range(3)]
+    order = [(j.spec.kind, j.condition, j.seed) for j in sorted(jobs, key=cell_priority)]
+    assert order[:6] == [("backbone", "sentence", 0), ("roboact", "roboact-text", 0), ("backbone", "sentence", 1),
+                         ("roboact", "roboact-text", 1), ("backbone", "sentence", 2), ("roboact", "roboact-text", 2)]
+    assert order[6:9] == [("roboact", "sentence", s) for s in range(3)]
+    assert {c for _, c, _ in order[9:]} == {"onehot"} and len(order) == 15

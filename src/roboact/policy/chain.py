@@ -286,21 +286,23 @@ def stage_judging(calibration: dict) -> list[StageJudging]:
     return [StageJudging(s["texts"], s["threshold"], s["patience"], s["embedding"]) for s in calibration["stages"]]
 
 
-def run_chain_evals(job, encoder, policy, vectors: dict[str, torch.Tensor], folder: Path) -> dict:
+def run_chain_evals(job, encoder, policy, vectors: dict[str, torch.Tensor], folder: Path, digest: str) -> dict:
     """A multi-task cell's chain evaluations, one JSON per switch under `folder` (a rerun runs only the
-    missing ones). `vectors`: every training instruction's conditioning vector (the stages' among them)."""
+    missing ones, and again any another policy ran: multitask.kept_result). `vectors`: every training
+    instruction's conditioning vector (the stages' among them); `digest`: the policy's (multitask.policy_digest)."""
     import logging
 
+    from roboact.policy.multitask import kept_result
     from roboact.policy.suites import get_bench_suite
-    from roboact.utils.io import atomic_write_json, read_json
+    from roboact.utils.io import atomic_write_json
 
     log = logging.getLogger(__name__)
     settings, camera = job.chain, get_bench_suite(job.suite).camera
     out = {}
     for switch in settings.switches:
         path = folder / f"{switch}.json"
-        if path.is_file():
-            out[switch] = read_json(path)
+        if (kept := kept_result(path, digest)) is not None:
+            out[switch] = kept
             continue
         make_switch, extra = None, {}
         if switch == "judge":
@@ -323,7 +325,7 @@ def run_chain_evals(job, encoder, policy, vectors: dict[str, torch.Tensor], fold
 
         res = evaluate_chain(lambda s: ChainPolicyActor(encoder, policy, camera, vectors), settings.starts,
                              settings.episodes, job.image_size, camera, make_switch, settings.stages(), progress)
-        out[switch] = {"status": "ok", **extra, **res}
+        out[switch] = {"status": "ok", **extra, **res, "policy_sha256": digest}
         atomic_write_json(path, out[switch])
     return out
 

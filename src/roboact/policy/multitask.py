@@ -13,6 +13,12 @@ pickled) at every evaluation step before evaluating, and each task's evaluation 
 the state, skips the evaluations on disk, and never trains past a step whose evaluations are unfinished; the
 cell's result.json, written last, marks it done. The result holds one entry per task in the shape a one-task
 cell has, so the tables (report.py) are the same code for both.
+
+Each evaluation also records the digest of the policy it rolled out (`policy_sha256`). Finished evaluations are
+small JSON a study can keep in git when its machine is not kept (scripts/study14/run.sh save/restore) while the
+training state is not; a rerun without the state trains again from the seed and only trusts an evaluation whose
+digest matches the policy it now holds - one that does not (training not bitwise repeatable on that machine) is
+set aside as `*.stale.json` and run again, so a cell's numbers always come from one policy.
 """
 from __future__ import annotations
 
@@ -93,6 +99,36 @@ def concat_sets(sets: list[DemoSet]) -> tuple[DemoSet, torch.Tensor]:
                    torch.cat(wins) if wins else None)
     task = torch.cat([torch.full((len(s),), i, dtype=torch.long) for i, s in enumerate(sets)])
     return data, task
+
+
+def policy_digest(policy: torch.nn.Module) -> str:
+    """sha256 of the policy's weights (names, dtypes, shapes, bytes): which policy an evaluation rolled out."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(policy.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def kept_result(path: Path, digest: str) -> dict | None:
+    """The saved evaluation at `path` if it rolled out this policy (or predates digests), else None; one of
+    another policy is renamed to `*.stale.json` so the caller runs it again."""
+    import logging
+
+    from roboact.utils.io import read_json
+
+    if not path.is_file():
+        return None
+    res = read_json(path)
+    if res.get("policy_sha256", digest) == digest:
+        return res
+    logging.getLogger(__name__).warning("%s was rolled out by another policy (%s, now %s): running it again",
+                                        path, res["policy_sha256"][:12], digest[:12])
+    path.replace(path.with_name(path.stem + ".stale.json"))
+    return None
 
 
 # --- training state: resumable without pickle ----------------------------------------------------------
@@ -180,9 +216,10 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
             with shutdown.deferred():
                 save_state(folder / "state", policy, opt, gen, at, losses)
         policy.eval()
+        digest = policy_digest(policy)
         for i, task in enumerate(job.eval_tasks):
             path = folder / "evals" / f"step{at:07d}" / f"{task}.json"
-            if path.is_file():
+            if kept_result(path, digest) is not None:
                 continue
             t0 = time.perf_counter()
             runner = runner_for(job.suite, task, job.rollouts, job.max_steps, job.image_size, job.parallel)
@@ -191,9 +228,9 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
                              video_dir=Path(job.video_dir) / task, tag=f"step{at}")
             drop_runner(job.suite, task, job.rollouts, job.max_steps, job.image_size)  # one task's envs at a time
             t_eval += time.perf_counter() - t0
-            atomic_write_json(path, {k: res[k] for k in ("success_rate", "successes", "episodes", "per_episode",
-                                                         "videos", "env_ms_per_step", "agent_ms_per_step",
-                                                         "seconds")})
+            atomic_write_json(path, {**{k: res[k] for k in ("success_rate", "successes", "episodes", "per_episode",
+                                                            "videos", "env_ms_per_step", "agent_ms_per_step",
+                                                            "seconds")}, "policy_sha256": digest})
     per_task = {}
     for task in job.eval_tasks:
         evals = [read_json(folder / "evals" / f"step{at:07d}" / f"{task}.json") for at in steps]
@@ -213,7 +250,7 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
 
         t0 = time.perf_counter()
         chain = run_chain_evals(job, enc, policy, {job.instructions[t]: all_vectors[i] for i, t in enumerate(every)},
-                                folder / "chain")
+                                folder / "chain", policy_digest(policy))
         t_eval += time.perf_counter() - t0
     policy.save_pretrained(folder, extra={"row": job.spec.name, "condition": job.condition, "seed": job.seed,
                                           "train_tasks": job.train_tasks, "instructions": job.instructions,
@@ -222,12 +259,21 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
     out = {"row": job.spec.name, "condition": job.condition, "seed": job.seed, "train_tasks": job.train_tasks,
            "eval_tasks": job.eval_tasks, "unseen": job.unseen, "demo_steps": len(data),
            "train_seconds": round(t_train, 1), "eval_seconds": round(t_eval, 1), "tasks": per_task,
+           "policy_sha256": policy_digest(policy),
            **({"chain": chain} if chain is not None else {})}
     atomic_write_json(folder / "result.json", out)
     return out
 
 
 # --- the run ---------------------------------------------------------------------------------------------------
+def cell_priority(job: MultiTaskJob) -> tuple:
+    """The order cells are run in, for a grid that takes several sessions: first what the comparison rests on
+    (each image row at the condition made for it: RoboAct-CLIP through its own text branch, the backbone through
+    its sentence embedding), seed by seed so both rows reach three seeds together; then RoboAct-CLIP's like-for-
+    like sentence cells; the one-hot references last. Stable: rows keep their order within a key."""
+    return (job.condition == "onehot", job.spec.kind == "roboact" and job.condition == "sentence", job.seed)
+
+
 def row_name(row: str, condition: str) -> str:
     """A multi-task table row: the image row and how its policy hears the instruction."""
     return f"{row} [{condition}]"
@@ -289,6 +335,7 @@ def run_multitask_benchmark(cfg, suite, tasks: list[str], out: Path, t0: float) 
                     folders[seed] = Path(job.folder)
                     if not (folders[seed] / "result.json").is_file():
                         jobs.append(job)
+        jobs.sort(key=cell_priority)
         n_cells = sum(len(p[4]) for p in plan)
         bm.log.info("%d multi-task cells to run (%d already done)", len(jobs), n_cells - len(jobs))
         if cfg.chain.enabled and "judge" in cfg.chain.switches:
