@@ -68,20 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     from roboact.policy.cli import build_config
     from roboact.policy.conditioning import condition_vectors, unavailable
     from roboact.policy.data import DemoFeatureCache, DemoSet, load_demo_set, open_demos
-    from roboact.policy.multitask import chain_stage_tasks, concat_sets
+    from roboact.policy.multitask import concat_sets, multitask_tasks
     from roboact.policy.suites import get_bench_suite
     from roboact.policy.train import make_policy, train_steps
-    from roboact.sim.suites import get_suite
 
     cfg = build_config(build_parser().parse_args(["policy", *policy_args]))
     if not cfg.multitask:
         ap.error("give the grid's `roboact policy --multitask ...` flags after --")
     suite = get_bench_suite(cfg.suite)
     tasks = [suite.canonical(t) for t in cfg.tasks]
-    sim = get_suite(cfg.suite)
-    instructions = {t: sim.instruction(t) for t in tasks}
-    instructions.update(chain_stage_tasks(cfg))
-    train_tasks = list(instructions)
+    train_tasks, _, instructions = multitask_tasks(cfg, suite, tasks)
     rows = [r for r in bm.prepare_rows(cfg, tasks) if r.status == "ok"]
     row = rows[args.row]
     cond = args.condition or next(c for c in cfg.conditions if not unavailable(c, row.spec.kind))

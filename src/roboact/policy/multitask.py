@@ -290,26 +290,16 @@ def run_multitask_benchmark(cfg, suite, tasks: list[str], out: Path, t0: float) 
     """`run_benchmark` for `cfg.multitask`: the same steps (seen-task check, demos, rows, expert check on every
     evaluated task, cached demo features), with one cell per (row, condition, seed)."""
     from roboact.policy import benchmark as bm
-    from roboact.policy.conditioning import LABELS, check_instruction, unavailable
+    from roboact.policy.conditioning import LABELS, unavailable
     from roboact.policy.data import DemoFeatureCache, encode_demos, open_demos
     from roboact.policy.report import RowReport
-    from roboact.policy.suites import PolicyError
-    from roboact.sim.suites import get_suite
     from roboact.utils import shutdown
     from roboact.utils.io import read_json
 
-    holdout = [suite.canonical(t) for t in cfg.holdout_tasks]
-    eval_tasks = list(dict.fromkeys(tasks + holdout))
+    train_tasks, eval_tasks, instructions = multitask_tasks(cfg, suite, tasks)
+    holdout = eval_tasks[len(tasks):]
+    stages = {t: instructions[t] for t in train_tasks[len(tasks):]}
     bm.check_seen_tasks(cfg, eval_tasks)
-    sim = get_suite(cfg.suite)
-    instructions = {t: check_instruction(sim.instruction(t), f"{cfg.suite}/{t}") for t in eval_tasks}
-    stages = chain_stage_tasks(cfg)                          # {} without --chain
-    instructions.update(stages)
-    train_tasks = tasks + list(stages)
-    train_text = [instructions[u] for u in train_tasks]
-    same = [t for t in train_tasks if train_text.count(instructions[t]) > 1]
-    if same:
-        raise PolicyError(f"training tasks {same} share one instruction, so no policy can tell them apart")
     if cfg.make_demos:
         bm.ensure_demos(cfg, suite, tasks)
     sources = {t: open_demos(suite, t, cfg.demos_dir, cfg.num_demos, cfg.rollouts) for t in train_tasks}
@@ -370,6 +360,28 @@ def run_multitask_benchmark(cfg, suite, tasks: list[str], out: Path, t0: float) 
         extra["chain"] = chain_report(cfg.chain, [p[2] for p in plan], {p[2]: p[3] for p in plan}, chains)
     with shutdown.deferred():
         return bm.write_outputs(cfg, eval_tasks, expert, rows, {}, out, time.perf_counter() - t0, reports, extra)
+
+
+def multitask_tasks(cfg, suite, tasks: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """(train tasks, evaluation tasks, every one's instruction) of a multi-task run: the tasks, then with --chain
+    the chain's stages (trained on, never evaluated alone); evaluated: the tasks, then the held-out ones. One
+    home, so the grid and anything measuring it (benchmarks/multitask_bc_budget.py) train on the same tasks."""
+    from roboact.policy.conditioning import check_instruction
+    from roboact.policy.suites import PolicyError
+    from roboact.sim.suites import get_suite
+
+    holdout = [suite.canonical(t) for t in cfg.holdout_tasks]
+    eval_tasks = list(dict.fromkeys(tasks + holdout))
+    sim = get_suite(cfg.suite)
+    instructions = {t: check_instruction(sim.instruction(t), f"{cfg.suite}/{t}") for t in eval_tasks}
+    stages = chain_stage_tasks(cfg)                          # {} without --chain
+    instructions.update(stages)
+    train_tasks = tasks + list(stages)
+    train_text = [instructions[u] for u in train_tasks]
+    same = [t for t in train_tasks if train_text.count(instructions[t]) > 1]
+    if same:
+        raise PolicyError(f"training tasks {same} share one instruction, so no policy can tell them apart")
+    return train_tasks, eval_tasks, instructions
 
 
 def chain_stage_tasks(cfg) -> dict[str, str]:
