@@ -173,3 +173,32 @@ def test_keep_saves_only_finished_small_results_and_restores_only_what_is_missin
     bad = subprocess.run([sys.executable, str(GOAL.parent / "keep.py"), "save", str(tmp_path / "none"), str(keep)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no run folder to save from" in bad.stderr
+
+
+def test_inputs_fingerprints_name_the_input_a_rebuild_changed(tmp_path):
+    """scripts/study14/inputs.py: which demo file or checkpoint differs when kept results do not apply."""
+    demos, model = tmp_path / "demos" / "libero_goal", tmp_path / "model"
+    demos.mkdir(parents=True)
+    model.mkdir()
+    for name in ("a", "b"):
+        (demos / f"{name}_demo.hdf5").write_bytes(name.encode())
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w")
+    script = str(GOAL.parent / "inputs.py")
+    args = [sys.executable, script, "--demos", str(tmp_path / "demos"), "--model", str(model)]
+    kept = tmp_path / "inputs.json"
+    subprocess.run([*args, "--json", str(kept)], check=True, capture_output=True)
+    assert set(json.loads(kept.read_text())["demos"]) == {"libero_goal/a_demo.hdf5", "libero_goal/b_demo.hdf5"}
+    same = subprocess.run([*args, "--check", str(kept)], capture_output=True, text=True)
+    assert same.returncode == 0 and "the same inputs" in same.stdout
+    (demos / "b_demo.hdf5").write_bytes(b"rebuilt")
+    (model / "model.safetensors").write_bytes(b"retrained")
+    (demos / "a_demo.hdf5").unlink()
+    diff = subprocess.run([*args, "--check", str(kept)], capture_output=True, text=True)
+    assert diff.returncode == 1
+    lines = diff.stdout.splitlines()
+    assert [ln.split(" (")[0] for ln in lines] == ["demos: libero_goal/a_demo.hdf5 missing here",
+                                                    "demos: libero_goal/b_demo.hdf5 differs", f"models: {model} differs"]
+    bad = subprocess.run([sys.executable, script, "--demos", str(tmp_path / "none"), "--json", str(kept)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a folder" in bad.stderr

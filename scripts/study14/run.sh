@@ -17,6 +17,9 @@
 #   save         the grid's finished results (small JSON: task evaluations, chain runs, cells' results, the expert
 #                check, the judge's calibrations) copied into $KEEP, to commit: a session's machine is not always
 #                kept, and the grid takes many sessions (scripts/study14/keep.py)
+#   inputs       fingerprints of the grid's inputs (demo files' sha256, checkpoints' digests) ->
+#                docs/results/study14/grid_inputs.json; `inputs-check` compares a rebuild's with them (exit 1 and
+#                the differing files if not the same, when kept results would not apply)
 #   restore      those copied back into the run folder where it lacks them (the grid stage does this first)
 #   times        every task evaluation the grid has saved so far, its seconds and per-step costs (the compute
 #                plan's measured figures while the grid runs) -> docs/results/study14/grid_eval_times.json
@@ -79,6 +82,12 @@ for stage in "$@"; do
       .venv/bin/python scripts/study14/keep.py save "$P" "$KEEP" ;;
     restore)
       .venv/bin/python scripts/study14/keep.py restore "$P" "$KEEP" ;;
+    inputs|inputs-check)
+      [ $stage = inputs ] && how=--json || how=--check
+      models=()
+      IFS=, read -ra dirs <<< "${MODEL#*=}"
+      for m in "${dirs[@]}"; do models+=(--model "$m"); done
+      .venv/bin/python scripts/study14/inputs.py --demos "$D" "${models[@]}" $how docs/results/study14/grid_inputs.json ;;
     times)
       .venv/bin/python scripts/study14/eval_times.py "$P" --json docs/results/study14/grid_eval_times.json ;;
     verdict)
@@ -90,6 +99,6 @@ for stage in "$@"; do
       done
       .venv/bin/python scripts/study14/goal.py docs/results/policy_libero_multitask.json \
         --json docs/results/policy_libero_multitask_goal.json ;;
-    *) echo "unknown stage $stage (experts demos chain-demos budget grid save restore times verdict)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (experts demos chain-demos budget grid save restore inputs inputs-check times verdict)" >&2; exit 2 ;;
   esac
 done
