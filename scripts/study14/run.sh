@@ -3,6 +3,9 @@
 #
 #   bash scripts/study14/run.sh STAGE [STAGE ...]
 #
+#   rebuild      every input of the grid on a machine that has none: issue 12's corpus and its three pretraining
+#                seeds (scripts/study12/run.sh corpus-new, ~2.5 h on two cores), then the demos and chain-demos
+#                stages below (~1 h); each part resumes, so `rebuild grid verdict` is the whole study
 #   experts      the ten-task expert table at the multi-task cap (300 steps), into docs/results
 #   demos        50 demos of each of LIBERO-Goal's ten tasks in $D (the five the roboact-sawyer-panda recipe
 #                recorded, and the paper's four when issue 12's demos stage made them, are linked, not remade)
@@ -49,6 +52,9 @@ GRID_FLAGS=(--suite libero_goal --mode full --multitask --chain --demos "$D" --c
 
 for stage in "$@"; do
   case $stage in
+    rebuild)
+      bash scripts/study12/run.sh corpus-new
+      bash "$0" demos chain-demos ;;
     experts)
       $R demos --evaluate-experts --suite libero_goal --tasks all --init-states 50 --max-steps 300 --workers ${EXPERT_WORKERS:-2} \
         -o docs/results ;;
@@ -99,6 +105,6 @@ for stage in "$@"; do
       done
       .venv/bin/python scripts/study14/goal.py docs/results/policy_libero_multitask.json \
         --json docs/results/policy_libero_multitask_goal.json ;;
-    *) echo "unknown stage $stage (experts demos chain-demos budget grid save restore inputs inputs-check times verdict)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (rebuild experts demos chain-demos budget grid save restore inputs inputs-check times verdict)" >&2; exit 2 ;;
   esac
 done
