@@ -54,7 +54,7 @@ for stage in "$@"; do
   case $stage in
     rebuild)
       bash scripts/study12/run.sh corpus-new
-      bash "$0" demos chain-demos ;;
+      bash scripts/study14/run.sh demos chain-demos ;;
     experts)
       $R demos --evaluate-experts --suite libero_goal --tasks all --init-states 50 --max-steps 300 --workers ${EXPERT_WORKERS:-2} \
         -o docs/results ;;
