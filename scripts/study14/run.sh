@@ -19,7 +19,8 @@
 #                $OUTPUT (issue 12's chosen policy input)
 #   save         the grid's finished results (small JSON: task evaluations, chain runs, cells' results, the expert
 #                check, the judge's calibrations) copied into $KEEP, to commit: a session's machine is not always
-#                kept, and the grid takes many sessions (scripts/study14/keep.py)
+#                kept, and the grid takes many sessions (scripts/study14/keep.py); the grid stage does this
+#                every 10 minutes while it runs and when it ends
 #   inputs       fingerprints of the grid's inputs (demo files' sha256, checkpoints' digests) ->
 #                docs/results/study14/grid_inputs.json; `inputs-check` compares a rebuild's with them (exit 1 and
 #                the differing files if not the same, when kept results would not apply)
@@ -83,7 +84,14 @@ for stage in "$@"; do
       done ;;
     grid)
       .venv/bin/python scripts/study14/keep.py restore "$P" "$KEEP"
-      $R policy "${GRID_FLAGS[@]}" --model "$MODEL" --no-progress ;;
+      # while it runs, finished results are copied to $KEEP every 10 min (commit them: the session may end)
+      ( while sleep 600; do .venv/bin/python scripts/study14/keep.py save "$P" "$KEEP" || true; done ) &
+      saver=$!
+      status=0
+      $R policy "${GRID_FLAGS[@]}" --model "$MODEL" --no-progress || status=$?
+      kill $saver 2>/dev/null || true
+      .venv/bin/python scripts/study14/keep.py save "$P" "$KEEP"
+      [ $status = 0 ] || exit $status ;;
     save)
       .venv/bin/python scripts/study14/keep.py save "$P" "$KEEP" ;;
     restore)
