@@ -156,6 +156,21 @@ def test_multitask_smoke_writes_one_row_per_image_row_and_condition(multitask_sm
     assert "multi-task" in t2 and "RoboAct-CLIP [roboact-text]" in t2 and "Franka Kitchen" not in t2
 
 
+def _spy_on_evaluations(monkeypatch) -> list[str]:
+    """The tasks a rerun of the smoke rolls out, in order (and the tiny backbone kept offline)."""
+    from roboact.policy import runner as runner_mod
+
+    evaluated, real_eval = [], runner_mod.EnvRunner.run
+
+    def spy(self, *a, **k):
+        evaluated.append(self.cfg.task)
+        return real_eval(self, *a, **k)
+
+    monkeypatch.setattr(runner_mod.EnvRunner, "run", spy)
+    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    return evaluated
+
+
 @pytest.mark.sim
 def test_multitask_rerun_resumes_unfinished_evaluations_only(multitask_smoke, tiny_clip_backbone, monkeypatch):
     """A cell stopped after some of its task evaluations: the rerun trains nothing and evaluates only the
@@ -168,19 +183,10 @@ def test_multitask_rerun_resumes_unfinished_evaluations_only(multitask_smoke, ti
     before = {p: p.stat().st_mtime_ns for p in (out / "cells").rglob("result.json")}
     (cell / "result.json").unlink()
     (cell / "evals" / "step0000040" / "pick-place-v3.json").unlink()
-    trained, evaluated = [], []
+    trained = []
     real_train = train_mod.train_steps
     monkeypatch.setattr(train_mod, "train_steps", lambda *a, **k: trained.append(1) or real_train(*a, **k))
-    from roboact.policy import runner as runner_mod
-
-    real_eval = runner_mod.EnvRunner.run
-
-    def spy(self, *a, **k):
-        evaluated.append(self.cfg.task)
-        return real_eval(self, *a, **k)
-
-    monkeypatch.setattr(runner_mod.EnvRunner, "run", spy)
-    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    evaluated = _spy_on_evaluations(monkeypatch)
     assert cli(smoke_args(root, tiny_clip_backbone, *model)) == 0
     assert trained == [] and evaluated == ["pick-place-v3"]
     assert (cell / "result.json").is_file()
@@ -196,8 +202,6 @@ def test_a_cell_restored_without_its_training_state_keeps_only_its_own_policys_e
     matches the retrained policy is kept, one rolled out by another policy is set aside and run again."""
     import shutil
 
-    from roboact.policy import runner as runner_mod
-
     root, model = multitask_smoke
     out = root / "out"
     cell = next(p.parent for p in (out / "cells").rglob("result.json") if "hf-clip-sentence" in str(p))
@@ -208,15 +212,7 @@ def test_a_cell_restored_without_its_training_state_keeps_only_its_own_policys_e
     (cell / "result.json").unlink()
     foreign = json.loads((evals / "pick-place-v3.json").read_text())
     (evals / "pick-place-v3.json").write_text(json.dumps({**foreign, "policy_sha256": "0" * 64}))
-    evaluated = []
-    real_eval = runner_mod.EnvRunner.run
-
-    def spy(self, *a, **k):
-        evaluated.append(self.cfg.task)
-        return real_eval(self, *a, **k)
-
-    monkeypatch.setattr(runner_mod.EnvRunner, "run", spy)
-    monkeypatch.setattr("roboact.backbones.hf_clip.clip_weights_present", lambda _: False)
+    evaluated = _spy_on_evaluations(monkeypatch)
     assert cli(smoke_args(root, tiny_clip_backbone, *model)) == 0
     assert evaluated == ["pick-place-v3"]                                # plate-slide's evaluation was kept
     assert json.loads((evals / "pick-place-v3.stale.json").read_text())["policy_sha256"] == "0" * 64
