@@ -22,11 +22,13 @@ def make(server, tmp_path, sleeps=None, **kw) -> LLMAnnotator:
 
 
 def test_retries_429_5xx_timeout_and_garbage_body_then_answers(tmp_path):
-    script = {"Open the drawer": [("status", 429, 0), ("status", 503), ("hang", 0.6),
+    # the timeout is well above a loaded machine's reply time and the hang well above the timeout: under load a
+    # 0.3 s timeout once cut the 429 reply itself short, so the first sleep was backoff, not Retry-After's 0
+    script = {"Open the drawer": [("status", 429, 0), ("status", 503), ("hang", 3.0),
                                   ("body", b"<html>bad gateway</html>")]}
     sleeps: list[float] = []
     with FakeChatServer({"Open the drawer": OPEN}, script) as server:
-        ann = make(server, tmp_path, sleeps, max_retries=5)
+        ann = make(server, tmp_path, sleeps, max_retries=5, timeout_s=1.5)
         out = ann.annotate_all(["Open the drawer"])
     assert out["Open the drawer"].actions == (Action("open", "drawer"),)
     assert server.requests["Open the drawer"] == 5
