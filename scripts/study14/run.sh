@@ -21,10 +21,10 @@
 #                check, the judge's calibrations) copied into $KEEP, to commit: a session's machine is not always
 #                kept, and the grid takes many sessions (scripts/study14/keep.py); the grid stage does this
 #                every 10 minutes while it runs and when it ends
+#   restore      those copied back into the run folder where it lacks them (the grid stage does this first)
 #   inputs       fingerprints of the grid's inputs (demo files' sha256, checkpoints' digests) ->
 #                docs/results/study14/grid_inputs.json; `inputs-check` compares a rebuild's with them (exit 1 and
 #                the differing files if not the same, when kept results would not apply)
-#   restore      those copied back into the run folder where it lacks them (the grid stage does this first)
 #   times        every task evaluation the grid has saved so far, its seconds and per-step costs (the compute
 #                plan's measured figures while the grid runs) -> docs/results/study14/grid_eval_times.json
 #   verdict      the grid's report copied to docs/results (policy_libero_multitask.{json,md,png}) and the issue's

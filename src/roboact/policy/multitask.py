@@ -244,13 +244,14 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
                           "curve": curve, "unseen": task in job.unseen, "instruction": job.instructions[task],
                           "agent_ms_per_step": last["agent_ms_per_step"], "env_ms_per_step": last["env_ms_per_step"],
                           "videos": last["videos"], "final_episodes": last["per_episode"]}
+    final = policy_digest(policy)
     chain = None
     if job.chain is not None:
         from roboact.policy.chain import run_chain_evals
 
         t0 = time.perf_counter()
         chain = run_chain_evals(job, enc, policy, {job.instructions[t]: all_vectors[i] for i, t in enumerate(every)},
-                                folder / "chain", policy_digest(policy))
+                                folder / "chain", final)
         t_eval += time.perf_counter() - t0
     policy.save_pretrained(folder, extra={"row": job.spec.name, "condition": job.condition, "seed": job.seed,
                                           "train_tasks": job.train_tasks, "instructions": job.instructions,
@@ -259,7 +260,7 @@ def run_multitask_cell(job: MultiTaskJob) -> dict:
     out = {"row": job.spec.name, "condition": job.condition, "seed": job.seed, "train_tasks": job.train_tasks,
            "eval_tasks": job.eval_tasks, "unseen": job.unseen, "demo_steps": len(data),
            "train_seconds": round(t_train, 1), "eval_seconds": round(t_eval, 1), "tasks": per_task,
-           "policy_sha256": policy_digest(policy),
+           "policy_sha256": final,
            **({"chain": chain} if chain is not None else {})}
     atomic_write_json(folder / "result.json", out)
     return out
