@@ -2,10 +2,11 @@
 with the HDF5 demos it came from; prints one JSON summary.
 
 LeRobot cannot share roboact's environment (lerobot 0.4.4 pins torch<2.11, av<16, huggingface-hub<0.36),
-so it runs in the Python given by --lerobot-python (or $ROBOACT_LEROBOT_PYTHON) and hands its frames back
-in an .npz file (plain arrays, loaded without pickle).
+so it runs in the Python given by --lerobot-python (default: $ROBOACT_LEROBOT_PYTHON, else the .venv-lerobot
+that `bash scripts/setup_lerobot.sh` makes) and hands its frames back in an .npz file (plain arrays, loaded
+without pickle). Frames are decoded by LeRobot's default video backend (torchcodec) unless --video-backend says.
 
-    python scripts/check_lerobot_export.py DEMOS_DIR --suite libero_goal --lerobot-python /tmp/lr/bin/python
+    python scripts/check_lerobot_export.py DEMOS_DIR --suite libero_goal [--lerobot-python .venv-lerobot/bin/python]
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 DUMP = """
 import sys, numpy as np
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-ds = LeRobotDataset("local/roboact", root=sys.argv[1], video_backend="pyav")
+ds = LeRobotDataset("local/roboact", root=sys.argv[1], video_backend=sys.argv[3] or None)
 cams = ds.meta.video_keys
 out = {k: [] for k in ("action", "state", "episode", "frame", "task")}
 imgs = {c: [] for c in cams}
@@ -42,10 +43,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("demos", help="the -o folder of `roboact demos --format lerobot`")
     ap.add_argument("--suite", default="libero_goal")
-    ap.add_argument("--lerobot-python", default=os.environ.get("ROBOACT_LEROBOT_PYTHON"))
+    venv = Path(__file__).resolve().parents[1] / ".venv-lerobot" / "bin" / "python"
+    ap.add_argument("--lerobot-python",
+                    default=os.environ.get("ROBOACT_LEROBOT_PYTHON") or (str(venv) if venv.is_file() else None))
+    ap.add_argument("--video-backend", default="", help="LeRobot's video_backend (default: its own default, "
+                    "torchcodec; `pyav` needs torchvision < 0.28)")
     args = ap.parse_args()
     if not args.lerobot_python:
-        ap.error("--lerobot-python (or ROBOACT_LEROBOT_PYTHON) must name a Python with lerobot installed")
+        ap.error("--lerobot-python (or ROBOACT_LEROBOT_PYTHON) must name a Python with lerobot installed: "
+                 "`bash scripts/setup_lerobot.sh` makes .venv-lerobot")
     from roboact.sim.demos import read_demos
     from roboact.sim.demos_lerobot import _layout, _values, lerobot_dir
 
@@ -54,7 +60,8 @@ def main() -> int:
     layout = _layout(args.suite, files)
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "lerobot.npz"
-        proc = subprocess.run([args.lerobot_python, "-c", DUMP, str(lerobot_dir(root, args.suite)), str(dump)],
+        proc = subprocess.run([args.lerobot_python, "-c", DUMP, str(lerobot_dir(root, args.suite)), str(dump),
+                               args.video_backend],
                               capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if proc.returncode != 0:
             print(proc.stderr[-4000:], file=sys.stderr)
@@ -72,7 +79,8 @@ def main() -> int:
             want["frame"] += list(range(ep.num_samples))
             for cam, obs_key in layout["cameras"].items():
                 want_img[cam].append(ep.obs[obs_key])
-    summary = {"lerobot_python": args.lerobot_python, "frames": int(len(got["action"])),
+    summary = {"lerobot_python": args.lerobot_python, "video_backend": args.video_backend or "lerobot default",
+               "frames": int(len(got["action"])),
                "episodes": int(len(set(got["episode"].tolist()))),
                "frames_expected": int(sum(len(a) for a in want["action"])),
                "tasks_equal": got["task"].tolist() == want["task"],

@@ -65,3 +65,17 @@ def test_wheel_carries_the_package_data_and_license(tmp_path):
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in meta
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """The README's second command is what a new user runs to test; CI must run that very line, so that
+    what CI installs (LeRobot's loader included: `setup.sh --tests`) is what a user's run installs."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).splitlines()
+    assert len(block) >= 2, "README's first code block must hold the demo command and the test command"
+    test_cmd = block[1].split("#")[0].strip()
+    assert "pytest" in test_cmd, f"README's second command is not the test command: {test_cmd!r}"
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert test_cmd in ci, f".ci/run does not run the README's test command {test_cmd!r}"

@@ -136,10 +136,19 @@ def test_generator_with_format_lerobot_writes_the_dataset(tmp_path, fake_suite):
         DemosConfig(format="parquet")
 
 
+def lerobot_python() -> str | None:
+    """$ROBOACT_LEROBOT_PYTHON, else the venv `scripts/setup.sh --tests` makes, else None."""
+    named = os.environ.get("ROBOACT_LEROBOT_PYTHON")
+    if named:
+        return named
+    venv = Path(__file__).resolve().parents[2] / ".venv-lerobot" / "bin" / "python"
+    return str(venv) if (venv.parent.parent / ".roboact-ok").is_file() else None
+
+
 LEROBOT_SCRIPT = """
 import json, sys
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-ds = LeRobotDataset("local/roboact", root=sys.argv[1], video_backend="pyav")
+ds = LeRobotDataset("local/roboact", root=sys.argv[1])
 out = []
 for i in (0, 10, len(ds) - 1):
     it = ds[i]
@@ -152,11 +161,13 @@ print(json.dumps({"len": len(ds), "episodes": ds.num_episodes, "items": out}))
 
 def test_lerobot_own_loader_accepts_the_export(tmp_path):
     """LeRobot 0.4.4 pins torch<2.11, av<16 and huggingface-hub<0.36, which clash with roboact's pins, so it
-    cannot share our environment; point ROBOACT_LEROBOT_PYTHON at a Python that has it (docs/libero.md)."""
-    python = os.environ.get("ROBOACT_LEROBOT_PYTHON")
-    if not python:
-        pytest.skip("ROBOACT_LEROBOT_PYTHON not set: lerobot cannot be installed beside roboact's pins "
-                    "(torch, av, huggingface-hub); set it to a Python with lerobot to run this check")
+    runs in its own venv: `bash scripts/setup.sh --tests` (the README's test command, so CI) makes
+    .venv-lerobot; ROBOACT_LEROBOT_PYTHON names another Python with lerobot (docs/libero.md). LeRobot's
+    default video backend (torchcodec) decodes the frames."""
+    python = lerobot_python()
+    if python is None:
+        pytest.skip("no Python with lerobot: run `bash scripts/setup.sh --tests` (makes .venv-lerobot) or set "
+                    "ROBOACT_LEROBOT_PYTHON; lerobot cannot share roboact's venv (torch, av, huggingface-hub pins)")
     eps = _demos(tmp_path)
     out = export_lerobot(tmp_path, "libero_goal", progress=False)
     proc = subprocess.run([python, "-c", LEROBOT_SCRIPT, str(out)], capture_output=True, text=True, timeout=300,
