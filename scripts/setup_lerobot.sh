@@ -23,7 +23,7 @@ if [ "$arch" != x86_64 ]; then
   exit 0
 fi
 # torchcodec loads FFmpeg's shared libraries at run time (any of FFmpeg 4-7); Debian 12 has 5.1
-if ! ldconfig -p | grep -qE 'libavutil\.so\.(56|57|58|59) '; then
+if ! ldconfig -p | grep -E 'libavutil\.so\.(56|57|58|59) ' >/dev/null; then  # not -q: no SIGPIPE under pipefail
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get install -y -q --no-install-recommends libavutil57 libavcodec59 libavformat59 libavdevice59 \
       libavfilter8 libswscale6 libswresample4 >/dev/null \
