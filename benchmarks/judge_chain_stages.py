@@ -19,7 +19,6 @@ The starts 25-49 are those the chain's judge calibration holds out (roboact.poli
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,8 @@ import numpy as np
 
 
 def stage_of_frames(stage_steps: list[int]) -> np.ndarray:
-    """Frame t follows action t-1 (frame 0 is the reset): its stage; -1 for the tail after the last stage."""
+    """Frame t follows action t-1 (frame 0 is the reset): its stage, for frames 0..last stage's end (the video's
+    tail after it has no stage and is left out by the caller)."""
     ends = np.cumsum(stage_steps)
     actions = np.arange(int(ends[-1]))
     labels = np.searchsorted(ends, actions, side="right")          # stage of each action
@@ -57,16 +57,15 @@ def main() -> int:
 
     from roboact.data.captions import atomic_caption
     from roboact.data.video import read_frames
-    from roboact.judge import Judge
+    from roboact.judge import EMBEDDINGS, Judge
+    from roboact.sim.chain.demos import video_rel
     from roboact.sim.chain.stages import STAGES
+    from roboact.sim.episodes import ResultLog
     from roboact.utils.io import atomic_write_json
 
     root = Path(args.demos)
-    attempts = {}
-    for line in (root / "libero_goal" / "chain" / "attempts.jsonl").read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        if r.get("status") == "ok":
-            attempts[int(r["index"])] = r["stage_steps"]
+    log = ResultLog(root / "libero_goal" / "chain" / "attempts.jsonl", key=lambda r: int(r["index"])).read()
+    attempts = {i: r["stage_steps"] for i, r in log.items() if r.get("status") == "ok"}   # as `chain demos` reads it
     starts = [i for i in parse_starts(args.starts) if i in attempts]
     if not starts:
         print(f"none of the starts {args.starts} has a kept chained demo in {root}", file=sys.stderr)
@@ -80,9 +79,9 @@ def main() -> int:
         return 1
     text_emb = [{form: j.text_embeddings(t) for form, t in texts.items()} for j in judges]
     k = len(STAGES)
-    confusion = np.zeros((len(judges), 2, len(texts), k, k), np.int64)    # [model, emb, form, truth, answer]
+    confusion = np.zeros((len(judges), len(EMBEDDINGS), len(texts), k, k), np.int64)   # [model, emb, form, truth, answer]
     for idx in tqdm(starts, desc="chained demos", unit="video"):
-        frames = read_frames(root / "videos" / "libero_goal" / "chain" / f"start_{idx:05d}.mp4")
+        frames = read_frames(root / video_rel(idx))
         truth = stage_of_frames(attempts[idx])
         if len(frames) < len(truth):
             print(f"start {idx}: video has {len(frames)} frames, its stages {len(truth)}; skipped", file=sys.stderr)
@@ -90,13 +89,13 @@ def main() -> int:
         feats = judges[0].frame_features(frames)
         for m, j in enumerate(judges):
             win = j.window_embeddings(feats)
-            for e, emb in enumerate(("fused", "action")):
+            for e, emb in enumerate(EMBEDDINGS):
                 for f, form in enumerate(texts):
                     cos = (win[emb] @ text_emb[m][form][emb].T).numpy()[: len(truth)]
                     np.add.at(confusion[m, e, f], (truth, cos.argmax(1)), 1)
     rows = []
     for m, model in enumerate(args.model):
-        for e, emb in enumerate(("fused", "action")):
+        for e, emb in enumerate(EMBEDDINGS):
             for f, form in enumerate(texts):
                 c = confusion[m, e, f]
                 recall = (np.diag(c) / np.maximum(c.sum(1), 1)).round(3).tolist()

@@ -20,6 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lerobot_python() -> str | None:
+    """$ROBOACT_LEROBOT_PYTHON, else the .venv-lerobot that `scripts/setup_lerobot.sh` finished (its marker
+    file: a half-built venv does not count), else None. Also what tests/sim/test_demos_lerobot.py runs."""
+    named = os.environ.get("ROBOACT_LEROBOT_PYTHON")
+    if named:
+        return named
+    venv = ROOT / ".venv-lerobot"
+    return str(venv / "bin" / "python") if (venv / ".roboact-ok").is_file() else None
+
+
 DUMP = """
 import sys, numpy as np
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -43,9 +56,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("demos", help="the -o folder of `roboact demos --format lerobot`")
     ap.add_argument("--suite", default="libero_goal")
-    venv = Path(__file__).resolve().parents[1] / ".venv-lerobot" / "bin" / "python"
-    ap.add_argument("--lerobot-python",
-                    default=os.environ.get("ROBOACT_LEROBOT_PYTHON") or (str(venv) if venv.is_file() else None))
+    ap.add_argument("--lerobot-python", default=lerobot_python())
     ap.add_argument("--video-backend", default="", help="LeRobot's video_backend (default: its own default, "
                     "torchcodec; `pyav` needs torchvision < 0.28)")
     args = ap.parse_args()

@@ -13,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${LEROBOT_VENV_PYTHON:-python3.11}   # 3.11: the disk holds torch 2.14.1 for cp311 only
 V=.venv-lerobot
-if [ -f $V/.roboact-ok ] && $V/bin/python -c "import lerobot.datasets.lerobot_dataset, torchcodec.decoders" 2>/dev/null; then
+CHECK="import lerobot.datasets.lerobot_dataset, torchcodec.decoders"   # torchcodec's import loads FFmpeg
+FFMPEG="libavutil57 libavcodec59 libavformat59 libavdevice59 libavfilter8 libswscale6 libswresample4"
+if [ -f $V/.roboact-ok ] && $V/bin/python -c "$CHECK" 2>/dev/null; then
   echo "LeRobot's loader ready in $V"; exit 0
 fi
 arch=$(uname -m)
@@ -25,10 +27,8 @@ fi
 # torchcodec loads FFmpeg's shared libraries at run time (any of FFmpeg 4-7); Debian 12 has 5.1
 if ! ldconfig -p | grep -E 'libavutil\.so\.(56|57|58|59) ' >/dev/null; then  # not -q: no SIGPIPE under pipefail
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get install -y -q --no-install-recommends libavutil57 libavcodec59 libavformat59 libavdevice59 \
-      libavfilter8 libswscale6 libswresample4 >/dev/null \
-      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends libavutil57 libavcodec59 \
-             libavformat59 libavdevice59 libavfilter8 libswscale6 libswresample4 >/dev/null; }
+    apt-get install -y -q --no-install-recommends $FFMPEG >/dev/null \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $FFMPEG >/dev/null; }
   else
     echo "setup_lerobot.sh: FFmpeg's libraries (libavutil57 ...) are missing and apt-get cannot run here as" \
          "root; install them, then rerun" >&2
@@ -43,6 +43,6 @@ $V/bin/python -m pip install -q --no-deps "lerobot==0.4.4"
 # expected, so they go to a log, shown only if the install fails
 $V/bin/python -m pip install -q -r scripts/lerobot-requirements.txt 2> $V/pip-requirements.log \
   || { cat $V/pip-requirements.log >&2; exit 1; }
-$V/bin/python -c "import lerobot.datasets.lerobot_dataset, torchcodec.decoders"
+$V/bin/python -c "$CHECK"
 touch $V/.roboact-ok
 echo "LeRobot's loader ready in $V ($($V/bin/python -c 'import importlib.metadata as m; print("lerobot", m.version("lerobot"), "torch", m.version("torch"))'))"

@@ -3,6 +3,7 @@ our reader (same frames within codec error, actions, states and instructions), r
 change, curate the export, and - where a Python with `lerobot` is named - LeRobot's own loader."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -137,12 +138,12 @@ def test_generator_with_format_lerobot_writes_the_dataset(tmp_path, fake_suite):
 
 
 def lerobot_python() -> str | None:
-    """$ROBOACT_LEROBOT_PYTHON, else the venv `scripts/setup.sh --tests` makes, else None."""
-    named = os.environ.get("ROBOACT_LEROBOT_PYTHON")
-    if named:
-        return named
-    venv = Path(__file__).resolve().parents[2] / ".venv-lerobot" / "bin" / "python"
-    return str(venv) if (venv.parent.parent / ".roboact-ok").is_file() else None
+    """The check script's own lookup (scripts/check_lerobot_export.py): one answer to "which Python has lerobot"."""
+    spec = importlib.util.spec_from_file_location(
+        "check_lerobot_export", Path(__file__).resolve().parents[2] / "scripts" / "check_lerobot_export.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script.lerobot_python()
 
 
 LEROBOT_SCRIPT = """
